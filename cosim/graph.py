@@ -24,7 +24,6 @@ import networkx as nx
 from cosim.config.model import ModelConfig
 from cosim.config.schedule import Numerics
 from cosim.errors import CosimError
-from cosim.weights import PROJECTIONS
 
 #: elementary row-wise operations per output element, by kind
 ROWWISE_OPS = {

@@ -78,16 +78,22 @@ def _merge(data: dict, override: dict) -> dict:
     return merged
 
 
-def _load(section: str, path: Path | None, overrides: dict | None) -> Any:
+def _load(section: str, path: Path | None, overrides: dict | None,
+          beneath: dict | None = None) -> Any:
     data = read_yaml(path) if path is not None else {}
     base = Path(path).resolve().parent if path is not None else Path.cwd()
-    data = _merge(data, (overrides or {}).get(section, {}))
+    data = _merge(_merge(data, beneath or {}), (overrides or {}).get(section, {}))
     return build(SECTIONS[section], data, section, base)
 
 
-def load_model(path: Path, overrides: dict | None = None) -> ModelConfig:
-    """The validated model of a YAML file, with ``model.`` overrides applied."""
-    return _load("model", path, overrides)
+def load_model(path: Path, overrides: dict | None = None,
+               checkpoint_fields: dict | None = None) -> ModelConfig:
+    """The validated model of a YAML file.
+
+    Precedence, lowest first: the YAML, a checkpoint's ``config.json`` values
+    (``checkpoint_fields``), then ``model.`` overrides from ``--set``.
+    """
+    return _load("model", path, overrides, checkpoint_fields)
 
 
 def load_schedule(path: Path | None, overrides: dict | None = None) -> ScheduleConfig:

@@ -41,8 +41,8 @@ def fail(key: str, must: str, found: Any) -> typing.NoReturn:
 
 def _show(value: Any) -> str:
     text = repr(value) if isinstance(value, str) else str(value)
-    if isinstance(value, bool):
-        text = str(value).lower()
+    if isinstance(value, bool) or value is None:
+        text = {True: "true", False: "false", None: "null"}[value]
     return text if len(text) <= 60 else text[:57] + "..."
 
 
@@ -147,27 +147,28 @@ def _bounds(value: float, key: str, meta: Any, noun: str) -> None:
 
 
 def _describe(noun: str, meta: Any) -> str:
-    """Phrase bounds as a reader would: 'a positive multiple of 8'."""
+    """Phrase bounds as a reader would: 'a positive multiple of 8', 'an integer >= 1'."""
     gt, ge, le = meta.get("gt"), meta.get("ge"), meta.get("le")
+    positive = gt == 0
     if meta.get("power_of_two"):
         text = "a power of two"
     elif meta.get("multiple_of"):
-        text = f"a {'positive ' if gt == 0 else ''}multiple of {meta['multiple_of']}"
-        gt = None if gt == 0 else gt
-    elif gt == 0 and le is None:
-        return f"a positive {noun.split(' ', 1)[1]}"
+        text = f"a {'positive ' if positive else ''}multiple of {meta['multiple_of']}"
+        gt = None if positive else gt
+    elif positive:
+        text, gt = f"a positive {noun.split(' ', 1)[1]}", None
     else:
         text = noun
-    parts = [text]
+    conditions = []
     if gt is not None:
-        parts.append(f"> {gt:g}")
+        conditions.append(f"> {gt:g}")
     if ge is not None and le is not None:
-        parts.append(f"between {ge:g} and {le:g}")
+        conditions.append(f"between {ge:g} and {le:g}")
     elif ge is not None:
-        parts.append(f">= {ge:g}")
+        conditions.append(f">= {ge:g}")
     elif le is not None:
-        parts.append(f"<= {le:g}")
-    return " ".join(parts)
+        conditions.append(f"<= {le:g}")
+    return " ".join([text, " and ".join(conditions)]).strip()
 
 
 def as_dict(section: Any) -> Any:

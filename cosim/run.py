@@ -1,0 +1,187 @@
+"""``python -m cosim.run MODEL.yaml``: what a MatMul-free model costs and computes.
+
+Loads the model (and its checkpoint), builds the dataflow graph, and, when
+tokens are given, runs the float reference and the fixed-point golden model
+side by side to report numeric fidelity. Exit 0 on success, 2 with a one-line
+message on bad input.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from cosim.config import load_model, load_schedule, parse_overrides
+from cosim.config.model import ModelConfig
+from cosim.config.schema import as_dict
+from cosim.errors import CosimError
+from cosim.graph import build_graph, export, totals
+from cosim.numerics.engines import ENGINES, FixedEngine, FloatEngine
+from cosim.numerics.fidelity import compare
+from cosim.weights import PreparedWeights, RandomWeights
+
+log = logging.getLogger("cosim")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The command line of ``cosim.run``."""
+    p = argparse.ArgumentParser(
+        prog="python -m cosim.run",
+        description="Co-simulate a MatMul-free language model: graph, numerics, cost.")
+    p.add_argument("model", type=Path, help="model YAML (models/*.yaml)")
+    p.add_argument("--schedule", type=Path, help="schedule YAML (default: the model's)")
+    p.add_argument("--checkpoint", type=Path,
+                   help="Hugging Face checkpoint folder (hgrn_bit, safetensors)")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a key by dotted path, e.g. model.hidden_size=128")
+    p.add_argument("--tokens", help="comma-separated token ids to run through the numerics")
+    p.add_argument("--json", type=Path, metavar="FILE", help="write the report as JSON")
+    p.add_argument("--out", type=Path, metavar="DIR", help="write all reports into DIR")
+    p.add_argument("--graph", type=Path, metavar="FILE",
+                   help="export the dataflow graph (.graphml or .dot)")
+    p.add_argument("--dump-logits", type=Path, metavar="FILE.npy",
+                   help="write the logits of every position, float32 [tokens, vocab]")
+    p.add_argument("--engine", choices=sorted(ENGINES), default="float",
+                   help="engine whose logits --dump-logits writes (default: float)")
+    p.add_argument("-v", "--verbose", action="store_true", help="log progress")
+    return p
+
+
+def parse_tokens(text: str | None, vocab: int) -> list[int]:
+    """Token ids from '1,2,3', each checked against the vocabulary."""
+    if text is None:
+        return []
+    try:
+        tokens = [int(t) for t in text.split(",") if t.strip()]
+    except ValueError:
+        raise CosimError(f"--tokens must be comma-separated integers, not {text!r}") from None
+    if not tokens:
+        raise CosimError("--tokens must name at least one token id")
+    bad = [t for t in tokens if not 0 <= t < vocab]
+    if bad:
+        raise CosimError(f"--tokens: {bad[0]} is outside the vocabulary [0, {vocab})")
+    return tokens
+
+
+def load(args: argparse.Namespace) -> tuple[ModelConfig, object, dict, object]:
+    """Model, schedule, where each architecture value came from, and the weights source."""
+    overrides = parse_overrides(args.set)
+    cfg = load_model(args.model, overrides)
+    sources = {k: "model YAML" for k in ("hidden_size", "num_hidden_layers",
+                                        "intermediate_size", "vocab_size",
+                                        "rms_norm_eps", "variant")}
+    folder = args.checkpoint or cfg.checkpoint
+    weights: object = None
+    if folder is not None:
+        from cosim.checkpoint import load_checkpoint
+
+        checkpoint = load_checkpoint(folder)
+        fields = checkpoint.model_fields()
+        cfg = load_model(args.model, overrides, fields)
+        checkpoint.check(cfg)
+        sources.update({k: "checkpoint config.json" for k in fields if k in sources})
+        weights = checkpoint
+    sources.update({k: "--set" for k in overrides["model"] if k in sources})
+    schedule = load_schedule(args.schedule or cfg.schedule, overrides)
+    return cfg, schedule, sources, weights or RandomWeights(cfg)
+
+
+def run(args: argparse.Namespace) -> dict:
+    """Do the work of one invocation and return the report."""
+    cfg, schedule, sources, source = load(args)
+    numerics = schedule.numerics
+    graph = build_graph(cfg, numerics)
+    if args.graph:
+        export(graph, args.graph)
+    report = {
+        "model": {"name": cfg.name, "variant": cfg.variant,
+                  "hidden_size": cfg.hidden_size, "layers": cfg.num_hidden_layers,
+                  "intermediate_size": cfg.intermediate, "vocab_size": cfg.vocab_size,
+                  "sources": sources, **totals(graph)},
+        "schedule": {"name": schedule.name, "numerics": as_dict(numerics)},
+    }
+    tokens = parse_tokens(args.tokens, cfg.vocab_size)
+    if args.dump_logits and not tokens:
+        raise CosimError("--dump-logits needs --tokens")
+    if tokens:
+        log.info("preparing weights")
+        weights = PreparedWeights(cfg, source)
+        reference = FloatEngine(graph, cfg, weights, numerics)
+        golden = FixedEngine(graph, cfg, weights, numerics)
+        ref_logits = reference.run(_progress(tokens, "float"))
+        gold_logits = golden.run(_progress(tokens, "fixed"))
+        report["numerics"] = compare(gold_logits, ref_logits, golden.overflow_count)
+        report["numerics"]["overflows_by_op"] = dict(golden.fx.overflows)
+        if args.dump_logits:
+            logits = gold_logits if args.engine == "fixed" else ref_logits
+            _write(args.dump_logits, lambda f: np.save(f, logits.astype(np.float32)))
+    return report
+
+
+def _progress(tokens: list[int], label: str):
+    """Tokens wrapped in a progress bar when the run is long enough to need one."""
+    if len(tokens) < 16 or not sys.stderr.isatty():
+        return tokens
+    from tqdm import tqdm
+
+    return tqdm(tokens, desc=label, unit="tok", leave=False)
+
+
+def _write(path: Path, writer) -> None:
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with open(path, "wb") as f:
+            writer(f)
+    except OSError as exc:
+        raise CosimError(f"cannot write {path}: {exc.strerror or exc}") from None
+
+
+def summary(report: dict) -> str:
+    """A few lines for a person."""
+    m = report["model"]
+    lines = [
+        f"{m['name']} ({m['variant']} MLGRU): H={m['hidden_size']} L={m['layers']} "
+        f"I={m['intermediate_size']} V={m['vocab_size']}",
+        f"  parameters {m['parameters']:,}; weights read per token "
+        f"{m['weight_bytes_per_token'] / 1e6:.2f} MB; ternary adds per token "
+        f"{m['ternary_adds_per_token']:,}; row-wise ops {m['rowwise_ops_per_token']:,}",
+    ]
+    from_ckpt = sorted(k for k, v in m["sources"].items() if v != "model YAML")
+    if from_ckpt:
+        lines.append("  from checkpoint/--set: " + ", ".join(
+            f"{k} ({m['sources'][k]})" for k in from_ckpt))
+    if "numerics" in report:
+        n = report["numerics"]
+        lines.append(
+            f"  fixed-point vs float over {n['tokens']} tokens: top-1 agreement "
+            f"{n['top1_agreement']:.3f}, min cosine {n['cosine_min']:.5f}, max |err| "
+            f"{n['max_abs_err']:.3g}, overflows {n['overflow_count']}")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point: 0 on success, 2 on bad input (one line on stderr)."""
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
+                        format="%(message)s")
+    try:
+        report = run(args)
+        text = json.dumps(report, indent=2, sort_keys=True) + "\n"
+        if args.json:
+            _write(args.json, lambda f: f.write(text.encode()))
+        if args.out:
+            _write(args.out / "report.json", lambda f: f.write(text.encode()))
+    except CosimError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(summary(report))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""MyHDL hardware units of MatMul-free LMs, their Verilog conversion and characterisation."""
