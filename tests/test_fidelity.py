@@ -20,7 +20,7 @@ def tiny():
 def test_default_numerics_fidelity_over_64_tokens(tiny):
     cfg, numerics, graph, weights = tiny
     tokens = list(np.random.default_rng(1).integers(0, cfg.vocab_size, 64))
-    ref = FloatEngine(graph, cfg, weights, numerics).run(tokens)
+    ref = FloatEngine(graph, cfg, weights).run(tokens)
     golden = FixedEngine(graph, cfg, weights, numerics)
     report = compare(golden.run(tokens), ref, golden.overflow_count)
     assert report["top1_agreement"] >= 0.95

@@ -99,11 +99,13 @@ def test_variants_differ(model):
     assert np.max(np.abs(a - b)) > 1e-3
 
 
-@pytest.mark.parametrize("engine_cls", [FloatEngine, FixedEngine])
-def test_engines_execute_exactly_the_graph_in_order(engine_cls):
+@pytest.mark.parametrize("fixed", [False, True], ids=["float", "fixed"])
+def test_engines_execute_exactly_the_graph_in_order(fixed):
     cfg = load_model("models/tiny.yaml")
     graph = build_graph(cfg)
-    engine = engine_cls(graph, cfg, PreparedWeights(cfg, RandomWeights(cfg)), Numerics())
+    weights = PreparedWeights(cfg, RandomWeights(cfg))
+    engine = (FixedEngine(graph, cfg, weights, Numerics()) if fixed
+              else FloatEngine(graph, cfg, weights))
     seen = []
     engine.step(7, observe=lambda name, node, value: seen.append(name))
     assert seen == ordered(graph)
