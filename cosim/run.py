@@ -111,7 +111,7 @@ def run(args: argparse.Namespace) -> dict:
     if tokens:
         log.info("preparing weights")
         weights = PreparedWeights(cfg, source)
-        reference = FloatEngine(graph, cfg, weights, numerics)
+        reference = FloatEngine(graph, cfg, weights)
         golden = FixedEngine(graph, cfg, weights, numerics)
         ref_logits = reference.run(_progress(tokens, "float"))
         gold_logits = golden.run(_progress(tokens, "fixed"))

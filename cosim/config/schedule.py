@@ -1,14 +1,17 @@
-"""On what and how: the numeric formats the hardware uses.
+"""On what and how: the platform, the mapping and the numeric formats.
 
 The ``numerics`` section parameterises the fixed-point golden model and, through
-it, every RTL unit. The platform sections (clock, memory, lanes, energy) join
-this schedule as the system simulator grows.
+it, every RTL unit. The platform sections (clock, compute units, lanes, unit
+instances, memory system, on-chip memory, host placement, overlap policy and
+the energy table) parameterise the system simulator (``cosim.sim``). Rules that
+need the model as well (TP against the hidden size, lanes against on-chip
+memory) live in ``cosim.sim.platform.validate``.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Literal, Optional
 
 from cosim.config.schema import fail, spec
 
@@ -86,9 +89,185 @@ class Numerics:
 
 
 @dataclass(frozen=True)
+class MatvecUnit:
+    """The ternary mat-vec: ``tp`` weights per beat into a pipelined adder tree.
+
+    A row of ``cols`` weights costs ceil(cols / tp) beats at ``ii`` cycles each,
+    plus ``row_cycles`` to drain and write the row's sum; a whole mat-vec adds
+    the pipeline ``latency`` once. A characterisation record, when one exists,
+    replaces ``ii`` and ``latency``.
+    """
+
+    tp: int = spec(128, doc="ternary weights (and adder-tree inputs) per beat", gt=0)
+    ii: int = spec(1, doc="cycles per beat", ge=1)
+    latency: int = spec(8, doc="pipeline latency of one mat-vec, cycles", ge=0)
+    row_cycles: float = spec(1.0, doc="extra cycles per output row (drain, write)", ge=0)
+    per: Literal["lane", "cu"] = spec(
+        "lane", doc="'lane': one adder tree per lane, all fed by the compute unit's "
+                    "weight stream; 'cu': one per compute unit, lanes take turns")
+    skip_zeros: bool = spec(
+        False, doc="event-driven: zero weights and zero activations cost no energy")
+
+
+@dataclass(frozen=True)
+class VectorUnit:
+    """RMSNorm, quantiser or row-wise unit: element-wise passes over vector registers.
+
+    A pass over n elements with r reads and w writes costs
+    ceil(n / elements_per_cycle) * max(ii, ceil((r + w) / overlap.vreg_ports))
+    cycles plus ``latency``.
+    """
+
+    elements_per_cycle: float = spec(1.0, doc="elements per vector-register access", gt=0)
+    ii: int = spec(1, doc="cycles per element group, at least", ge=1)
+    latency: int = spec(4, doc="pipeline latency of one pass, cycles", ge=0)
+    per: Literal["lane", "cu"] = spec("lane", doc="one instance per lane or per compute unit")
+
+
+@dataclass(frozen=True)
+class Units:
+    """The functional units of one lane's datapath."""
+
+    matvec: MatvecUnit = field(default_factory=MatvecUnit, metadata={"doc": "ternary mat-vec"})
+    rmsnorm: VectorUnit = field(default_factory=lambda: VectorUnit(latency=24),
+                                metadata={"doc": "RMSNorm (sum of squares, rsqrt, scale)"})
+    quantize: VectorUnit = field(default_factory=VectorUnit,
+                                 metadata={"doc": "absmax activation quantiser"})
+    rowwise: VectorUnit = field(default_factory=VectorUnit,
+                                metadata={"doc": "row-wise unit: add, mul, sigmoid, SiLU, ..."})
+
+
+@dataclass(frozen=True)
+class Memory:
+    """The DRAM system: channels are bandwidth servers, one weight stream each."""
+
+    channels: int = spec(1, doc="independent DRAM channels", gt=0)
+    bytes_per_cycle: float = spec(64.0, doc="peak bytes per fabric clock cycle, per channel",
+                                  gt=0)
+    efficiency: float = spec(0.8, doc="fraction of peak a weight stream sustains", gt=0, le=1)
+    latency_cycles: int = spec(100, doc="cycles from request to first data", ge=0)
+
+
+@dataclass(frozen=True)
+class OnChip:
+    """On-chip memory: per-lane state, vector registers, and maybe the weights."""
+
+    bytes: int = spec(4_000_000, doc="usable on-chip memory (BRAM/URAM/EBR), bytes", gt=0)
+    weights: Literal["dram", "onchip"] = spec(
+        "dram", doc="'dram': streamed every token; 'onchip': resident, read from SRAM")
+    vector_registers: int = spec(4, doc="vector registers per lane, each as wide as the "
+                                        "widest vector of the model", ge=1)
+
+
+@dataclass(frozen=True)
+class Overlap:
+    """What may run at the same time inside one lane."""
+
+    rowwise_with_matvec: bool = spec(
+        False, doc="row-wise work overlaps the next mat-vec when data allow; false: "
+                   "operations run one after another in graph order")
+    vreg_ports: int = spec(1, doc="vector-register ports per lane (reads and writes share them)",
+                           ge=1)
+    prefetch_weights: bool = spec(
+        False, doc="the next matrix's stream starts early, hiding memory latency")
+
+
+@dataclass(frozen=True)
+class Prefill:
+    """How a prompt is processed: its tokens batched through one weight stream."""
+
+    tokens: int = spec(64, doc="prompt length the report's prefill figures assume", gt=0)
+    batch: Optional[int] = spec(
+        None, doc="prompt tokens per weight pass, on lane datapaths; null: lanes", gt=0)
+
+
+@dataclass(frozen=True)
+class Action:
+    """Energy of one action, and where the number comes from."""
+
+    pj: float = spec(doc="picojoules per action", ge=0)
+    source: str = spec(doc="where the number comes from (paper, datasheet, fit)")
+
+
+@dataclass(frozen=True)
+class StaticPower:
+    """Static (idle) power of the board or chip, and where it comes from."""
+
+    w: float = spec(doc="watts", ge=0)
+    source: str = spec(doc="where the number comes from")
+
+
+_H = "Horowitz, ISSCC 2014, 45 nm 0.9 V"
+
+
+@dataclass(frozen=True)
+class Energy:
+    """Per-action energies and static power; every number names its source."""
+
+    static: StaticPower = field(
+        default_factory=lambda: StaticPower(1.0, "placeholder board idle power, not measured"),
+        metadata={"doc": "static power"})
+    ternary_add: Action = field(
+        default_factory=lambda: Action(0.05, f"{_H}: 16-bit integer add"),
+        metadata={"doc": "one accumulation of a nonzero weight in the adder tree"})
+    rowwise_op: Action = field(
+        default_factory=lambda: Action(1.1, f"{_H}: 16-bit float multiply, an upper "
+                                             "bound for a 24-bit fixed-point op"),
+        metadata={"doc": "one elementary row-wise operation (graph rowwise_ops)"})
+    sram_access: Action = field(
+        default_factory=lambda: Action(5.0, f"{_H}: 64-bit read of 32 KB SRAM (20 pJ) "
+                                            "per 16-bit element"),
+        metadata={"doc": "one element read or written in a vector register"})
+    weight_sram_byte: Action = field(
+        default_factory=lambda: Action(2.5, f"{_H}: 64-bit read of 32 KB SRAM, per byte"),
+        metadata={"doc": "one byte of on-chip-resident weights read"})
+    dram_byte: Action = field(
+        default_factory=lambda: Action(244.0, f"{_H}: DRAM 64-bit access 1300-2600 pJ, "
+                                              "midpoint per byte"),
+        metadata={"doc": "one byte streamed from DRAM"})
+    lane_cycle: Action = field(
+        default_factory=lambda: Action(0.0, "not modelled (no clock-tree figure)"),
+        metadata={"doc": "clock and control of one active lane datapath per cycle"})
+
+
+@dataclass(frozen=True)
+class Activity:
+    """Expected densities, used when values do not travel (``--numerics off``)."""
+
+    weight_density: float = spec(
+        0.69, doc="nonzero fraction of ternary weights (Gaussian weights ternarised at "
+                  "0.5 mean|W|: P(|z| > 0.4) = 0.69)", ge=0, le=1)
+    activation_density: float = spec(
+        0.98, doc="nonzero fraction of int8 activations", ge=0, le=1)
+
+
+@dataclass(frozen=True)
 class ScheduleConfig:
-    """A platform and mapping description; here, its numerics."""
+    """A platform and a mapping: where the model runs, how fast, at what energy, in what formats."""
 
     name: str = spec("default", doc="a label for reports")
+    clock_mhz: float = spec(100.0, doc="fabric clock, MHz", gt=0)
+    compute_units: int = spec(1, doc="compute units running in parallel, each with its own "
+                                     "weight stream; lanes are spread across them", gt=0)
+    lanes: int = spec(1, doc="sequences decoded together, sharing one weight stream "
+                             "per compute unit", gt=0)
+    units: Units = field(default_factory=Units, metadata={"doc": "functional units"})
+    memory: Memory = field(default_factory=Memory, metadata={"doc": "DRAM system"})
+    onchip: OnChip = field(default_factory=OnChip, metadata={"doc": "on-chip memory"})
+    host: tuple[str, ...] = spec(
+        (), doc="node-name prefixes run on the host and excluded (e.g. model.embeddings, "
+                "lm_head)")
+    overlap: Overlap = field(default_factory=Overlap, metadata={"doc": "overlap policy"})
+    prefill: Prefill = field(default_factory=Prefill, metadata={"doc": "prompt processing"})
     numerics: Numerics = field(default_factory=Numerics,
                                metadata={"doc": "number formats"})
+    energy: Energy = field(default_factory=Energy, metadata={"doc": "energy table"})
+    activity: Activity = field(default_factory=Activity,
+                               metadata={"doc": "expected densities for --numerics off"})
+
+    def check(self, key: str) -> None:
+        """Rules between platform sections."""
+        valid = ("model.embeddings", "model.norm", "lm_head")
+        for i, prefix in enumerate(self.host):
+            if prefix not in valid:
+                fail(f"{key}.host[{i}]", "one of " + ", ".join(valid), prefix)

@@ -149,7 +149,7 @@ class FixedEngine(Engine):
         self.fx = FixedPoint(numerics)
         self.vectors = {name: self.fx.to_fixed(v, "weights")
                         for name, v in weights.vectors.items()
-                        if name != "model.embeddings.weight"}
+                        if name not in ("model.embeddings.weight", "model.lower_bounds")}
         self.scales = {name: self.fx.weight_scale(t.mean_abs)
                        for name, t in weights.ternary.items()}
         self.lb = self.fx.to_fixed(weights.lower_bounds(), "weights")
