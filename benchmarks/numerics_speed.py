@@ -51,7 +51,8 @@ def main() -> None:
                (FixedEngine(graph, cfg, weights, numerics), 500))
     for engine, target in engines:
         ms = per_token_ms(engine, args.tokens)
-        print(f"| {type(engine).__name__} | {ms:.1f} | <= {target} {'ok' if ms <= target else 'MISSED'} |")
+        verdict = "ok" if ms <= target else "MISSED"
+        print(f"| {type(engine).__name__} | {ms:.1f} | <= {target} {verdict} |")
 
 
 if __name__ == "__main__":

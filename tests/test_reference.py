@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 
 from cosim.config import load_model, parse_overrides
+from cosim.config.schedule import Numerics
 from cosim.graph import build_graph, ordered
 from cosim.numerics.engines import FixedEngine, FloatEngine
-from cosim.config.schedule import Numerics
 from cosim.weights import PreparedWeights, RandomWeights, expected_tensors
 
 EPS = 1e-6
