@@ -29,6 +29,7 @@ setup(
             "pytest",
             "hypothesis",
             "ruff",
+            "safetensors",  # the reference implementation, to test interoperability
         ],
     },
     entry_points={
