@@ -1,9 +1,10 @@
 """``python -m cosim.run MODEL.yaml``: what a MatMul-free model costs and computes.
 
-Loads the model (and its checkpoint), builds the dataflow graph, and, when
-tokens are given, runs the float reference and the fixed-point golden model
-side by side to report numeric fidelity. Exit 0 on success, 2 with a one-line
-message on bad input.
+Loads the model (and its checkpoint) and the schedule, builds the dataflow
+graph, simulates decode and prefill on the schedule's platform (SimPy) and
+reports throughput, power, energy, the bottleneck and, with ``--numerics
+full``, the fidelity of the fixed-point values the simulation carried against
+the float reference. Exit 0 on success, 2 with a one-line message on bad input.
 """
 
 from __future__ import annotations
@@ -27,6 +28,11 @@ from cosim.weights import PreparedWeights, RandomWeights
 
 log = logging.getLogger("cosim")
 
+#: --numerics defaults to full for models smaller than this many parameters
+FULL_NUMERICS_BELOW = 10_000_000
+#: tokens the co-simulation carries when --numerics full is given without --tokens
+DEFAULT_PROMPT = 16
+
 
 def build_parser() -> argparse.ArgumentParser:
     """The command line of ``cosim.run``."""
@@ -48,6 +54,12 @@ def build_parser() -> argparse.ArgumentParser:
                    help="write the logits of every position, float32 [tokens, vocab]")
     p.add_argument("--engine", choices=sorted(ENGINES), default="float",
                    help="engine whose logits --dump-logits writes (default: float)")
+    p.add_argument("--numerics", choices=("full", "off"),
+                   help="full: fixed-point values travel with the simulated events "
+                        "(fidelity, counted activity); off: timing only, expected "
+                        f"densities (default: full below {FULL_NUMERICS_BELOW:,} parameters)")
+    p.add_argument("--trace", type=Path, metavar="FILE",
+                   help="write a Chrome/Perfetto trace of the simulated decode step")
     p.add_argument("-v", "--verbose", action="store_true", help="log progress")
     return p
 
@@ -108,28 +120,64 @@ def run(args: argparse.Namespace) -> dict:
     tokens = parse_tokens(args.tokens, cfg.vocab_size)
     if args.dump_logits and not tokens:
         raise CosimError("--dump-logits needs --tokens")
+    mode = args.numerics or ("full" if report["model"]["parameters"] < FULL_NUMERICS_BELOW
+                             else "off")
+    report["sim"] = {"numerics": mode, "numerics_rule":
+                     "explicit --numerics" if args.numerics else
+                     f"default: full below {FULL_NUMERICS_BELOW:,} parameters"}
+    if mode == "full" and not tokens:
+        tokens = [(7 * i + 1) % cfg.vocab_size for i in range(DEFAULT_PROMPT)]
+    golden = reference = None
     if tokens:
         log.info("preparing weights")
         weights = PreparedWeights(cfg, source)
         reference = FloatEngine(graph, cfg, weights)
         golden = FixedEngine(graph, cfg, weights, numerics)
+    from cosim.sim import simulate
+
+    outcome = simulate(graph, cfg, schedule, engine=golden if mode == "full" else None,
+                       tokens=tokens, trace=bool(args.trace or args.out),
+                       progress=lambda t: _progress(t, "co-sim"))
+    report.update(outcome.report)
+    report["schedule"].update(_platform(schedule))
+    if tokens:
         ref_logits = reference.run(_progress(tokens, "float"))
-        gold_logits = golden.run(_progress(tokens, "fixed"))
+        gold_logits = (outcome.logits if outcome.logits is not None
+                       else golden.run(_progress(tokens, "fixed")))
         report["numerics"] = compare(gold_logits, ref_logits, golden.overflow_count)
         report["numerics"]["overflows_by_op"] = dict(golden.fx.overflows)
+        report["numerics"]["tokens_source"] = "--tokens" if args.tokens else \
+            f"default prompt of {DEFAULT_PROMPT} tokens"
         if args.dump_logits:
             logits = gold_logits if args.engine == "fixed" else ref_logits
             _write(args.dump_logits, lambda f: np.save(f, logits.astype(np.float32)))
+    if args.trace:
+        from cosim.sim.report import chrome_trace
+
+        text = chrome_trace(outcome.trace, schedule.clock_mhz)
+        _write(args.trace, lambda f: f.write(text.encode()))
+    if args.out:
+        from cosim.sim.report import write_outputs
+
+        write_outputs(args.out, report, outcome, schedule, _write)
     return report
 
 
+def _platform(schedule) -> dict:
+    """The platform keys a reader needs beside the numerics."""
+    return {"clock_mhz": schedule.clock_mhz, "compute_units": schedule.compute_units,
+            "lanes": schedule.lanes, "tp": schedule.units.matvec.tp,
+            "host": list(schedule.host), "weights": schedule.onchip.weights,
+            "overlap": as_dict(schedule.overlap)}
+
+
 def _progress(tokens: list[int], label: str):
-    """Tokens wrapped in a progress bar when the run is long enough to need one."""
-    if len(tokens) < 16 or not sys.stderr.isatty():
+    """Tokens wrapped in a progress bar that appears once the loop has run 2 s."""
+    if not sys.stderr.isatty():
         return tokens
     from tqdm import tqdm
 
-    return tqdm(tokens, desc=label, unit="tok", leave=False)
+    return tqdm(tokens, desc=label, unit="tok", leave=False, delay=2.0)
 
 
 def _write(path: Path, writer) -> None:
@@ -155,6 +203,8 @@ def summary(report: dict) -> str:
     if from_ckpt:
         lines.append("  from checkpoint/--set: " + ", ".join(
             f"{k} ({m['sources'][k]})" for k in from_ckpt))
+    if "decode" in report:
+        lines += _sim_lines(report)
     if "numerics" in report:
         n = report["numerics"]
         lines.append(
@@ -162,6 +212,34 @@ def summary(report: dict) -> str:
             f"{n['top1_agreement']:.3f}, min cosine {n['cosine_min']:.5f}, max |err| "
             f"{n['max_abs_err']:.3g}, overflows {n['overflow_count']}")
     return "\n".join(lines)
+
+
+def _sim_lines(report: dict) -> list[str]:
+    d, p, e, w = report["decode"], report["prefill"], report["energy"], report["power"]
+    s = report["schedule"]
+    uncharacterized = [u for u, v in report["units"].items() if not v["characterized"]]
+    act = report["activity"]
+    lines = [
+        f"  schedule {s['name']}: {s['clock_mhz']:g} MHz, {s['compute_units']} compute "
+        f"unit(s), {s['lanes']} lane(s), TP={s['tp']}; on host: "
+        f"{', '.join(s['host']) or 'nothing'}",
+        f"  decode: {d['tokens_per_s']:,.2f} tokens/s ({d['tokens_per_s_per_lane']:,.2f} "
+        f"per lane), {d['cycles_per_token']:,.0f} cycles/token, {d['latency_ms']:.3f} ms "
+        f"latency; prefill: {p['tokens_per_s']:,.1f} tokens/s (batch {p['batch']})",
+        f"  bottleneck: {report['bottleneck']}; roofline: "
+        f"{report['roofline']['bound']}-bound, "
+        f"{report['roofline']['fraction_of_roof']:.0%} of the roof",
+        f"  power {w['total_w']:.2f} W (static {w['static_w']:.2f}, dynamic "
+        f"{w['dynamic_w']:.2f}); {e['joules_per_token']:.4g} J/token, "
+        f"{e['tokens_per_joule']:.4g} tokens/J; brain (20 W, ~4 tokens/s): "
+        f"{report['brain']['design_over_brain_tokens_per_joule']:.3g}x its tokens/J",
+        f"  numerics {report['sim']['numerics']} ({report['sim']['numerics_rule']}); "
+        f"activity: {act['source']}",
+    ]
+    if uncharacterized:
+        lines.append("  uncharacterized units (analytic stand-ins): "
+                     + ", ".join(uncharacterized))
+    return lines
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -252,6 +252,9 @@ class ScheduleConfig:
     lanes: int = spec(1, doc="sequences decoded together, sharing one weight stream "
                              "per compute unit", gt=0)
     units: Units = field(default_factory=Units, metadata={"doc": "functional units"})
+    use_characterization: bool = spec(
+        True, doc="take unit latency and II from rtl/characterization.json when it has "
+                  "a record (false when the schedule models someone else's RTL)")
     memory: Memory = field(default_factory=Memory, metadata={"doc": "DRAM system"})
     onchip: OnChip = field(default_factory=OnChip, metadata={"doc": "on-chip memory"})
     host: tuple[str, ...] = spec(

@@ -1,0 +1,189 @@
+"""Run the simulator for one model on one schedule and assemble the report sections."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any, Optional
+
+import networkx as nx
+import numpy as np
+
+from cosim.config.model import ModelConfig
+from cosim.config.schedule import ScheduleConfig
+from cosim.graph import totals
+from cosim.sim.energy import power_report
+from cosim.sim.platform import UNITS, lane_program, unit_timings, validate
+from cosim.sim.simulator import Carry, Simulator, StepResult
+
+
+@dataclass
+class SimOutcome:
+    """The report sections, plus what the CLI may write to files."""
+
+    report: dict
+    decode: StepResult
+    logits: Optional[np.ndarray] = None
+    trace: list = field(default_factory=list)
+
+
+def simulate(graph: nx.DiGraph, cfg: ModelConfig, schedule: ScheduleConfig, *,
+             engine: Any = None, tokens: Optional[list[int]] = None,
+             trace: bool = False, lookup=None, progress=None) -> SimOutcome:
+    """Time decode and prefill of ``cfg`` on ``schedule``; with ``engine``, carry values.
+
+    ``engine`` (a FixedEngine) and ``tokens`` switch on co-simulation: lane 0
+    computes every value at its event for each token, and activity is counted
+    from those values; otherwise the schedule's expected densities are used.
+    """
+    validate(schedule, cfg, totals(graph)["weight_bytes_per_token"])
+    timings = unit_timings(schedule, lookup)
+    program = lane_program(graph, schedule, cfg, timings)
+    sim = Simulator(program, schedule, trace=trace)
+    wall = time.perf_counter()
+    decode = sim.step()
+    wall = time.perf_counter() - wall
+    logits = None
+    carry = None
+    if engine is not None and tokens:
+        nz = {name: np.count_nonzero(t.matrix, axis=0).astype(np.float64)
+              for name, t in engine.weights.ternary.items()}
+        carry = Carry(engine, nz)
+        rows = []
+        for token in (progress(tokens) if progress else tokens):
+            carry.begin(token)
+            sim.step(lanes=1, carry=carry)
+            rows.append(engine.real(carry.last))
+        logits = np.stack(rows)
+    batch = schedule.prefill.batch or schedule.lanes
+    prefill = sim.step(lanes=batch, scan=batch)
+    clock = schedule.clock_mhz * 1e6
+    lanes = schedule.lanes
+    step_s = decode.cycles / clock
+    tps = lanes / step_s
+    report = {
+        "decode": {
+            "tokens_per_s": tps, "tokens_per_s_per_lane": 1 / step_s,
+            "cycles_per_token": decode.cycles, "latency_ms": step_s * 1e3,
+            "block_ms": _block_ms(decode, cfg, clock), "lanes": lanes,
+            "active_compute_units": decode.active_cus,
+            "events": decode.events, "simulation_s": wall,
+        },
+        "prefill": _prefill(prefill, schedule, batch, clock),
+        "units": _units(decode, schedule, timings),
+        "memory": {
+            "utilization": decode.channel_busy / (decode.cycles * schedule.memory.channels),
+            "dram_bytes_per_step": decode.dram_bytes,
+            "weights": schedule.onchip.weights,
+        },
+    }
+    report["bottleneck"] = _bottleneck(report)
+    report["roofline"] = roofline(graph, schedule, cfg, tps, program)
+    actions, activity = _actions(program, graph, schedule, decode, carry)
+    report["activity"] = activity
+    report["power"], report["energy"], report["brain"] = power_report(actions, schedule, tps)
+    report["host"] = {"excluded": list(schedule.host),
+                      "note": "nodes on the host are excluded from time and energy"}
+    return SimOutcome(report, decode, logits, decode.trace)
+
+
+def _block_ms(step: StepResult, cfg: ModelConfig, clock: float) -> float:
+    layers = [c for layer, c in step.layer_cycles.items() if layer >= 0]
+    return (sum(layers) / max(len(layers), 1)) / clock * 1e3
+
+
+def _prefill(step: StepResult, schedule: ScheduleConfig, batch: int, clock: float) -> dict:
+    seconds = step.cycles / clock
+    passes = -(-schedule.prefill.tokens // batch)
+    return {"tokens_per_s": batch / seconds, "batch": batch,
+            "prompt_tokens": schedule.prefill.tokens,
+            "prompt_ms": passes * seconds * 1e3,
+            "cycles_per_pass": step.cycles,
+            "model": "prompt tokens batched on the lane datapaths through one weight "
+                     "stream per pass; the MLGRU recurrence scans them serially"}
+
+
+def _units(step: StepResult, schedule: ScheduleConfig, timings) -> dict:
+    out = {}
+    for unit in UNITS:
+        busy = step.busy.get(unit, 0.0)
+        t = timings[unit]
+        out[unit] = {
+            "utilization": busy / (step.cycles * schedule.compute_units),
+            "share_of_active_time": busy / (step.cycles * max(step.active_cus, 1)),
+            "busy_cycles_per_step": busy,
+            "characterized": t.characterized,
+            "timing_source": t.source, "latency_cycles": t.latency, "ii_cycles": t.ii,
+            "instances": (schedule.compute_units * (schedule.lanes if
+                          getattr(schedule.units, unit).per == "lane" else 1)),
+        }
+    return out
+
+
+def _bottleneck(report: dict) -> str:
+    shares = {u: d["share_of_active_time"] for u, d in report["units"].items()}
+    mem = report["memory"]["utilization"]
+    unit = max(shares, key=shares.get)
+    if mem >= shares[unit]:
+        return f"dram ({mem:.0%} of channel time streaming weights)"
+    return f"{unit} ({shares[unit]:.0%} of the active time)"
+
+
+def roofline(graph, schedule: ScheduleConfig, cfg: ModelConfig, tps: float,
+             program) -> dict:
+    """Where the design sits under its compute and memory roofs (ternary adds / weight byte)."""
+    clock = schedule.clock_mhz * 1e6
+    adds = sum(graph.nodes[op.name]["ternary_adds"] for op in program if op.unit == "matvec")
+    wbytes = sum(op.weight_bytes for op in program if op.unit == "matvec")
+    groups = min(schedule.lanes, schedule.compute_units)
+    lanes_per_stream = schedule.lanes / groups
+    mv = schedule.units.matvec
+    trees = schedule.lanes if mv.per == "lane" else groups
+    peak = trees * mv.tp / mv.ii * clock
+    mem = schedule.memory
+    bw = mem.channels * mem.bytes_per_cycle * mem.efficiency * clock
+    if schedule.onchip.weights == "onchip":
+        bw = float("inf")
+    intensity = adds * lanes_per_stream / wbytes if wbytes else float("inf")
+    attainable = min(peak, intensity * bw)
+    achieved = adds * tps
+    return {"intensity_adds_per_byte": intensity, "peak_adds_per_s": peak,
+            "bandwidth_bytes_per_s": bw if bw != float("inf") else None,
+            "attainable_adds_per_s": attainable, "achieved_adds_per_s": achieved,
+            "bound": "compute" if peak <= intensity * bw else "memory",
+            "fraction_of_roof": achieved / attainable if attainable else 0.0}
+
+
+def _actions(program, graph, schedule: ScheduleConfig, step: StepResult,
+             carry: Optional[Carry]) -> tuple[dict, dict]:
+    """Counted actions per token, and where the activity figures came from."""
+    lanes = schedule.lanes
+    dense = sum(graph.nodes[op.name]["ternary_adds"] for op in program if op.unit == "matvec")
+    if carry is not None and carry.counts["dense_adds"]:
+        c = carry.counts
+        act = 1 - c["zero_activations"] / c["activations"]
+        weight = c["nonzero_weights"] / c["dense_adds"]
+        useful = c["useful_adds"] / c["dense_adds"]
+        source = "counted from the fixed-point values carried by the simulation"
+    else:
+        act = schedule.activity.activation_density
+        weight = schedule.activity.weight_density
+        useful = act * weight
+        source = "expected densities from the schedule (--numerics off)"
+    adds = dense * (useful if schedule.units.matvec.skip_zeros else 1.0)
+    wbytes = sum(op.weight_bytes for op in program if op.unit == "matvec")
+    streams = step.active_cus
+    actions = {
+        "ternary_add": adds,
+        "rowwise_op": float(sum(graph.nodes[op.name]["rowwise_ops"] for op in program
+                                if op.unit is not None)),
+        "sram_access": float(sum(op.accesses for op in program if op.unit is not None)),
+        "weight_sram_byte": wbytes * streams / lanes if schedule.onchip.weights == "onchip"
+        else 0.0,
+        "dram_byte": step.dram_bytes / lanes,
+        "lane_cycle": step.cycles,
+    }
+    activity = {"source": source, "activation_density": act, "weight_density": weight,
+                "useful_add_fraction": useful,
+                "event_driven_matvec": schedule.units.matvec.skip_zeros}
+    return actions, activity

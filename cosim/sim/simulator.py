@@ -1,0 +1,206 @@
+"""Transaction-level SimPy simulation of decode and prefill steps.
+
+One SimPy process per compute unit walks the lane program in schedule order
+(or, with ``overlap.rowwise_with_matvec``, one process per operation starts it
+when its inputs are ready and its unit is free). The lanes of a compute unit
+run in lock step on one shared weight stream, so they are simulated as one
+group: a unit replicated per lane costs one lane's time, a unit shared by the
+compute unit costs it once per lane. DRAM channels are bandwidth servers
+(``simpy.Resource``) that every compute unit mapped onto them contends for.
+
+When an engine is given (``--numerics full``) the first lane carries the
+fixed-point values: each operation's value is computed when its event
+completes, in simulated-time order, and activity (zero activations, nonzero
+weights met) is counted from those values.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+from typing import Any, Optional
+
+import numpy as np
+import simpy
+
+from cosim.config.schedule import ScheduleConfig
+from cosim.sim.platform import UNITS, Op
+
+
+@dataclass
+class StepResult:
+    """What one simulated step (all lanes, one token each) did and how long it took."""
+
+    cycles: float
+    lanes: int
+    busy: dict[str, float]                  # unit -> busy cycles summed over compute units
+    channel_busy: float                     # channel-cycles spent streaming
+    layer_cycles: dict[int, float]          # layer -> cycles (first compute unit)
+    events: int
+    trace: list[tuple[str, str, str, float, float]] = field(default_factory=list)
+    dram_bytes: float = 0.0                 # bytes streamed, all compute units
+    active_cus: int = 0
+
+
+class Simulator:
+    """Simulates steps of a lane program on a schedule's platform."""
+
+    def __init__(self, program: list[Op], schedule: ScheduleConfig, trace: bool = False):
+        self.program = program
+        self.schedule = schedule
+        self.want_trace = trace
+        self.index = {op.name: i for i, op in enumerate(program)}
+
+    def lane_groups(self, lanes: int) -> list[int]:
+        """Lanes per compute unit, spread as evenly as possible."""
+        cus = self.schedule.compute_units
+        return [lanes // cus + (1 if k < lanes % cus else 0) for k in range(cus)]
+
+    def step(self, lanes: Optional[int] = None, scan: int = 1,
+             carry: Optional["Carry"] = None) -> StepResult:
+        """One token on every lane; ``scan`` > 1 serialises the recurrence (prefill)."""
+        s = self.schedule
+        lanes = s.lanes if lanes is None else lanes
+        env = simpy.Environment()
+        groups = self.lane_groups(lanes)
+        mem = s.memory
+        channels = [simpy.Resource(env, capacity=1) for _ in range(mem.channels)]
+        active = [k for k, n in enumerate(groups) if n]
+        self._events = 0
+        self._busy: dict[str, float] = defaultdict(float)
+        self._chan = 0.0
+        self._bytes = 0.0
+        self._layers: dict[int, float] = defaultdict(float)
+        self._trace: list = []
+        for k in active:
+            mine = [channels[c] for c in range(mem.channels) if c % s.compute_units == k
+                    or (mem.channels < s.compute_units and c == k % mem.channels)]
+            rate = len(mine) * mem.bytes_per_cycle * mem.efficiency
+            ctx = _Context(env, k, groups[k], mine[0], rate, scan,
+                           carry if k == active[0] else None)
+            if s.overlap.rowwise_with_matvec:
+                self._start_dataflow(ctx)
+            else:
+                env.process(self._sequential(ctx))
+        env.run()
+        return StepResult(env.now, lanes, dict(self._busy), self._chan,
+                          dict(self._layers), self._events, self._trace, self._bytes,
+                          len(active))
+
+    # -- one operation ------------------------------------------------------
+    def _duration(self, op: Op, ctx: "_Context") -> float:
+        per = getattr(self.schedule.units, op.unit).per
+        cycles = op.cycles * (ctx.lanes if per == "cu" else 1)
+        if op.kind == "recurrence":
+            cycles *= ctx.scan
+        return cycles
+
+    def _execute(self, op: Op, ctx: "_Context"):
+        """Generator: run ``op`` for the lane group of ``ctx``."""
+        start = ctx.env.now
+        if op.unit is None:
+            ctx.compute(op)
+            return
+        cycles = self._duration(op, ctx)
+        s = self.schedule
+        if op.weight_bytes and s.onchip.weights == "dram":
+            stream = op.weight_bytes / ctx.rate
+            wait = 0 if s.overlap.prefetch_weights else s.memory.latency_cycles
+            with ctx.channel.request() as req:
+                yield req
+                self._events += 1
+                t0 = ctx.env.now
+                yield ctx.env.timeout(wait + max(stream, cycles))
+                self._events += 1
+            self._chan += stream
+            self._bytes += op.weight_bytes
+            self._record(ctx, "dram", op.name, t0, stream + wait)
+        else:
+            yield ctx.env.timeout(cycles)
+            self._events += 1
+        self._busy[op.unit] += cycles
+        if ctx.k == 0 or ctx.first:
+            self._layers[op.layer] += ctx.env.now - start
+        self._record(ctx, op.unit, op.name, ctx.env.now - cycles, cycles)
+        ctx.compute(op)
+
+    def _record(self, ctx, track: str, name: str, start: float, dur: float) -> None:
+        if self.want_trace:
+            self._trace.append((f"cu{ctx.k} ({ctx.lanes} lanes)", track, name, start, dur))
+
+    # -- the two overlap policies ---------------------------------------------
+    def _sequential(self, ctx: "_Context"):
+        for op in self.program:
+            yield from self._execute(op, ctx)
+
+    def _start_dataflow(self, ctx: "_Context") -> None:
+        env = ctx.env
+        done = {op.name: env.event() for op in self.program}
+        units = {u: simpy.Resource(env, capacity=1) for u in UNITS}
+
+        def node(op: Op):
+            waits = [done[i] for i in op.inputs if i in done]
+            if waits:
+                yield env.all_of(waits)
+                self._events += 1
+            if op.unit is None:
+                ctx.compute(op)
+            else:
+                with units[op.unit].request() as req:
+                    yield req
+                    yield from self._execute(op, ctx)
+            done[op.name].succeed()
+
+        for op in self.program:
+            env.process(node(op))
+
+
+class _Context:
+    """Per compute unit state of one step."""
+
+    def __init__(self, env, k, lanes, channel, rate, scan, carry):
+        self.env, self.k, self.lanes, self.channel = env, k, lanes, channel
+        self.rate, self.scan, self.carry = rate, scan, carry
+        self.first = carry is not None
+
+    def compute(self, op: Op) -> None:
+        if self.carry is not None:
+            self.carry.compute(op)
+
+
+class Carry:
+    """Fixed-point values travelling with the events of one lane, and their activity.
+
+    ``engine`` is a numeric engine (normally the fixed-point golden model); each
+    operation's value is computed when the simulator completes its event.
+    """
+
+    def __init__(self, engine: Any, nonzero_per_column: dict[str, np.ndarray]):
+        self.engine = engine
+        self.nodes = dict(engine.order)
+        self.nonzero_per_column = nonzero_per_column
+        self.values: dict[str, Any] = {}
+        self.last: Any = None
+        self.counts: dict[str, float] = defaultdict(float)
+
+    def begin(self, token: int) -> None:
+        """Start a token: the engine's embedding reads it."""
+        self.engine.token = token
+        self.values = {}
+
+    def compute(self, op: Op) -> None:
+        node = self.nodes[op.name]
+        value = self.engine.ops[node["kind"]](node, *(self.values[i] for i in node["inputs"]))
+        self.values[op.name] = self.last = value
+        if op.host:
+            return
+        if node["kind"] == "quantize":
+            q = np.asarray(value[0])
+            self.counts["activations"] += q.size
+            self.counts["zero_activations"] += int(np.count_nonzero(q == 0))
+        elif node["kind"] == "matvec":
+            q = np.asarray(self.values[node["inputs"][0]][0])
+            cols = self.nonzero_per_column[node["param"]]
+            self.counts["dense_adds"] += node["ternary_adds"]
+            self.counts["useful_adds"] += float(cols[q != 0].sum())
+            self.counts["nonzero_weights"] += float(cols.sum())

@@ -1,0 +1,99 @@
+"""Shipped schedules load, and bad schedules fail with one clean line naming the key."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from cosim.config import load_model, load_schedule, parse_overrides
+from cosim.errors import ConfigError
+from cosim.graph import build_graph, totals
+from cosim.run import main
+from cosim.sim import validate
+
+ROOT = Path(__file__).resolve().parents[1]
+SCHEDULES = sorted((ROOT / "schedules").glob("*.yaml"))
+MODEL_370M = ROOT / "models" / "mmfree-370m.yaml"
+
+
+@pytest.mark.parametrize("path", SCHEDULES, ids=lambda p: p.stem)
+def test_shipped_schedule_loads_with_sourced_energies(path):
+    schedule = load_schedule(path)
+    for name in ("static", "ternary_add", "rowwise_op", "sram_access", "dram_byte"):
+        assert getattr(schedule.energy, name).source.strip()
+
+
+def test_required_schedules_are_shipped():
+    names = {p.stem for p in SCHEDULES}
+    assert {"u250-ternip", "d5005-paper", "ecp5-85k", "u250-max", "default"} <= names
+
+
+def test_u250_ternip_is_the_published_platform():
+    s = load_schedule(ROOT / "schedules" / "u250-ternip.yaml")
+    assert (s.clock_mhz, s.units.matvec.tp, s.compute_units) == (300, 128, 4)
+    assert set(s.host) == {"model.embeddings", "lm_head"}
+    assert s.overlap.vreg_ports == 1 and not s.overlap.rowwise_with_matvec
+
+
+def test_lanes_override_is_a_top_level_key():
+    s = load_schedule(ROOT / "schedules" / "u250-ternip.yaml",
+                      parse_overrides(["schedule.lanes=24"]))
+    assert s.lanes == 24
+
+
+def _validate(*sets):
+    overrides = parse_overrides(list(sets))
+    cfg = load_model(MODEL_370M, overrides)
+    schedule = load_schedule(ROOT / "schedules" / "u250-ternip.yaml", overrides)
+    validate(schedule, cfg, totals(build_graph(cfg, schedule.numerics))
+             ["weight_bytes_per_token"])
+
+
+def test_lanes_beyond_on_chip_memory_name_the_key():
+    with pytest.raises(ConfigError, match=r"^schedule\.lanes must be at most \d+ .*not 5000$"):
+        _validate("schedule.lanes=5000")
+
+
+def test_tp_the_hidden_size_does_not_divide_names_the_key():
+    with pytest.raises(ConfigError, match=r"schedule\.units\.matvec\.tp must divide "
+                                          r"model\.hidden_size=1024.*not 96"):
+        _validate("schedule.units.matvec.tp=96")
+
+
+def test_resident_weights_that_do_not_fit_name_the_key():
+    with pytest.raises(ConfigError, match=r"schedule\.onchip\.weights must be 'dram'"):
+        _validate("schedule.onchip.weights=onchip")
+
+
+@pytest.mark.parametrize("setting, message", [
+    ("schedule.memory.bytes_per_cycle=-8",
+     "schedule.memory.bytes_per_cycle must be a positive number, not -8"),
+    ("schedule.lanes=0", "schedule.lanes must be a positive integer, not 0"),
+    ("schedule.memory.efficiency=1.5", "schedule.memory.efficiency must be"),
+    ("schedule.energy.dram_byte={pj: 3, source: ''}",
+     "schedule.energy.dram_byte.source must be a non-empty string"),
+    ("schedule.energy.static={w: -1, source: x}", "schedule.energy.static.w must be"),
+    ("schedule.host=[lm_heads]", "schedule.host[0] must be one of"),
+    ("schedule.units.matvec.tp=96", "schedule.units.matvec.tp must divide"),
+    ("schedule.lanes=5000", "schedule.lanes must be at most"),
+])
+def test_bad_schedule_is_one_clean_line(setting, message, capsys):
+    code = main([str(MODEL_370M), "--schedule", str(ROOT / "schedules" / "u250-ternip.yaml"),
+                 "--numerics", "off", "--set", setting])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert err.count("\n") == 1 and err.startswith("error: ")
+    assert message in err
+
+
+def test_energy_entry_without_source_in_yaml_is_refused(tmp_path, capsys):
+    text = (ROOT / "schedules" / "u250-ternip.yaml").read_text()
+    lines = [line if not line.strip().startswith("dram_byte:") else "  dram_byte: {pj: 244.0}"
+             for line in text.splitlines()]
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("\n".join(lines) + "\n")
+    code = main([str(MODEL_370M), "--schedule", str(bad), "--numerics", "off"])
+    err = capsys.readouterr().err
+    assert code == 2 and err.count("\n") == 1
+    assert "schedule.energy.dram_byte.source is required" in err
