@@ -16,7 +16,8 @@ from typing import Callable, Optional
 import networkx as nx
 
 from cosim.config.model import ModelConfig
-from cosim.config.schedule import ScheduleConfig
+from cosim.config.schedule import Numerics, ScheduleConfig
+from cosim.config.schema import as_dict
 from cosim.errors import ConfigError
 from cosim.graph import ordered
 
@@ -73,8 +74,8 @@ def unit_timings(schedule: ScheduleConfig,
                  lookup: Callable[[str, dict], Optional[dict]] | None = None
                  ) -> dict[str, UnitTiming]:
     """Each unit's latency and II: characterisation records when present, else the schedule."""
-    if lookup is None:
-        lookup = default_lookup() if schedule.use_characterization else None
+    if lookup is None and schedule.use_characterization:
+        from rtl.characterize import lookup
     out = {}
     for unit in UNITS:
         params = unit_params(schedule, unit)
@@ -89,9 +90,9 @@ def unit_timings(schedule: ScheduleConfig,
             if unit == "matvec":
                 out[unit] = UnitTiming(drain, 1.0, True, "rtl/characterization.json",
                                        row_cycles=ii - params["cols"] / params["tp"])
-            else:
+            else:   # rowwise operations are one element each
                 out[unit] = UnitTiming(drain, 1.0, True, "rtl/characterization.json",
-                                       per_element=ii / params["n"])
+                                       per_element=ii / params.get("n", 1))
         else:
             why = ("analytic stand-in (schedule parameters)" if schedule.use_characterization
                    else "analytic (schedule models another RTL; characterisation not used)")
@@ -100,32 +101,27 @@ def unit_timings(schedule: ScheduleConfig,
 
 
 def unit_params(schedule: ScheduleConfig, unit: str) -> dict:
-    """The parameters a characterisation record of ``unit`` is looked up by."""
+    """The parameters a characterisation record of ``unit`` is looked up by.
+
+    Records without a ``numerics`` key were measured at the default numerics, so
+    a schedule with other formats only matches records made for its formats.
+    """
     if unit == "matvec":
         tp = schedule.units.matvec.tp
-        return {"tp": tp, "cols": max(256, tp)}
-    return {"n": 64}
-
-
-def default_lookup() -> Callable[[str, dict], Optional[dict]] | None:
-    """``rtl.characterize.lookup`` when the RTL characterisation exists, else None."""
-    try:
-        from rtl.characterize import lookup
-    except ImportError:
-        return None
-
-    def safe(unit: str, params: dict) -> Optional[dict]:
-        try:
-            return lookup(unit, params)
-        except (KeyError, LookupError, OSError, ValueError):
-            return None
-    return safe
+        params = {"tp": tp, "cols": max(256, tp)}
+    elif unit == "rowwise":
+        params = {}
+    else:
+        params = {"n": 64}
+    if schedule.numerics != Numerics():
+        params["numerics"] = as_dict(schedule.numerics)
+    return params
 
 
 def vector_cycles(elements: int, passes, cfg, timing: UnitTiming, ports: int) -> float:
     """Cycles of element-wise passes on a vector unit."""
     if timing.per_element is not None:    # measured: ports and width are inside
-        return sum(elements * timing.per_element + timing.latency for _ in passes[-1:])
+        return elements * timing.per_element + timing.latency
     groups = math.ceil(elements / cfg.elements_per_cycle)
     return sum(groups * max(timing.ii, math.ceil((r + w) / ports)) + timing.latency
                for r, w in passes)

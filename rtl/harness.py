@@ -1,0 +1,306 @@
+"""Run a unit: MyHDL simulation, Verilog conversion, Icarus simulation, Verilator lint.
+
+The same stimulus and the same handshake discipline drive every level, so a
+unit's MyHDL model, its Verilog and the golden model can be compared beat for beat.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import re
+import subprocess
+import tempfile
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from myhdl import (
+    ResetSignal,
+    Signal,
+    StopSimulation,
+    ToVerilogWarning,
+    always,
+    block,
+    delay,
+    instance,
+    intbv,
+)
+
+from rtl.spec import UnitSpec
+
+#: cycles rst is held high before the first beat is offered
+RESET_CYCLES = 3
+
+
+@dataclass
+class SimResult:
+    """Output beats with the cycle each input and output beat transferred on.
+
+    Cycles count rising clock edges from the first edge after reset.
+    """
+
+    outputs: list
+    cycles: int
+    in_cycles: list = field(default_factory=list)
+    out_cycles: list = field(default_factory=list)
+
+    @property
+    def first_out_cycle(self) -> int | None:
+        """Cycle of the first output beat, or None."""
+        return self.out_cycles[0] if self.out_cycles else None
+
+    @property
+    def latency(self) -> int | None:
+        """Cycles from the first input beat to the first output beat."""
+        if not self.out_cycles or not self.in_cycles:
+            return None
+        return self.out_cycles[0] - self.in_cycles[0]
+
+    def op_latencies(self, in_per_op: int, out_per_op: int) -> list:
+        """Per operation: cycles from its first input beat to its first output beat."""
+        starts = self.in_cycles[::in_per_op]
+        firsts = self.out_cycles[::out_per_op]
+        return [o - i for i, o in zip(starts, firsts)]
+
+
+def _ports(spec: UnitSpec, params: dict):
+    iw = spec.in_layout(params).width
+    ow = spec.out_layout(params).width
+    return dict(clk=Signal(bool(0)), rst=ResetSignal(1, active=1, isasync=False),
+                i_valid=Signal(bool(0)), i_ready=Signal(bool(0)),
+                i_data=Signal(intbv(0)[iw:]), o_valid=Signal(bool(0)),
+                o_ready=Signal(bool(0)), o_data=Signal(intbv(0)[ow:]))
+
+
+def _timeout(n_in: int, n_out: int) -> int:
+    return 2000 + 200 * (n_in + n_out)
+
+
+def simulate(spec: UnitSpec, params: dict, stimulus: list, *, backpressure: int | None = None,
+             vcd_dir: str | os.PathLike | None = None, expected: int | None = None,
+             max_cycles: int | None = None) -> SimResult:
+    """Simulate the MyHDL unit on ``stimulus`` until ``expected`` output beats arrived.
+
+    ``expected`` defaults to the golden model's beat count. With a ``backpressure``
+    seed, input beats come with random idle gaps and o_ready drops at random.
+    MyHDL keeps global simulator state, so this runs one simulation and quits it.
+    """
+    in_layout, out_layout = spec.in_layout(params), spec.out_layout(params)
+    words = [in_layout.pack(b) for b in stimulus]
+    if expected is None:
+        expected = len(spec.golden(params, stimulus))
+    limit = max_cycles or _timeout(len(words), expected)
+    rng = random.Random(backpressure)
+    result = SimResult(outputs=[], cycles=0)
+    p = _ports(spec, params)
+    unit_fn = spec.build(params)
+
+    @block
+    def bench():
+        dut = unit_fn(p["clk"], p["rst"], p["i_valid"], p["i_ready"], p["i_data"],
+                      p["o_valid"], p["o_ready"], p["o_data"])
+
+        @instance
+        def clock():
+            while True:
+                yield delay(5)
+                p["clk"].next = not p["clk"]
+
+        state = {"idx": 0, "cycle": -RESET_CYCLES, "drain": None}
+
+        @always(p["clk"].posedge)
+        def drive():
+            cycle = state["cycle"]
+            state["cycle"] = cycle + 1
+            if cycle < 0:
+                p["rst"].next = cycle < -1
+                p["i_valid"].next = 0
+                p["o_ready"].next = 0
+                if cycle == -1:
+                    _offer(0)
+                return
+            if p["o_valid"] and p["o_ready"]:
+                result.outputs.append(out_layout.unpack(int(p["o_data"])))
+                result.out_cycles.append(cycle)
+            idx = state["idx"]
+            if p["i_valid"] and p["i_ready"]:
+                result.in_cycles.append(cycle)
+                idx += 1
+                state["idx"] = idx
+            _offer(idx)
+            result.cycles = cycle + 1
+            if len(result.outputs) >= expected and state["drain"] is None:
+                state["drain"] = cycle + 8
+            if state["drain"] is not None and cycle >= state["drain"]:
+                raise StopSimulation
+            if cycle >= limit:
+                raise StopSimulation
+
+        def _offer(idx):
+            gap = backpressure is not None and rng.random() < 0.2
+            if idx < len(words) and not gap:
+                p["i_valid"].next = 1
+                p["i_data"].next = words[idx]
+            else:
+                p["i_valid"].next = 0
+            p["o_ready"].next = backpressure is None or rng.random() < 0.7
+
+        return dut, clock, drive
+
+    tb = bench()
+    vcd_dir = vcd_dir or os.environ.get("COSIM_VCD")
+    if vcd_dir:
+        Path(vcd_dir).mkdir(parents=True, exist_ok=True)
+        tb.config_sim(trace=True, directory=str(vcd_dir), name=f"{spec.name}_myhdl")
+    try:
+        tb.run_sim(quiet=1)
+    finally:
+        tb.quit_sim()
+    return result
+
+
+def verilog(spec: UnitSpec, params: dict) -> str:
+    """The unit converted to Verilog, as text; module name = ``spec.name``."""
+    p = _ports(spec, params)
+    unit_fn = spec.build(params)
+    inst = unit_fn(p["clk"], p["rst"], p["i_valid"], p["i_ready"], p["i_data"],
+                   p["o_valid"], p["o_ready"], p["o_data"])
+    with tempfile.TemporaryDirectory() as tmp:
+        with warnings.catch_warnings():
+            # MyHDL warns about signals it keeps as wires or drops as unused
+            # (constant table signals, unread shadow slices); verilator -Wall in
+            # lint() is the real check on the emitted text.
+            warnings.simplefilter("ignore", ToVerilogWarning)
+            inst.convert(hdl="Verilog", path=tmp, name=spec.name, testbench=False,
+                         trace=False)
+        text = (Path(tmp) / f"{spec.name}.v").read_text()
+    return _waive(text)
+
+
+_TIMESCALE = re.compile(r"^`timescale.*\n", re.M)
+
+
+def _waive(text: str) -> str:
+    """Add the lint waivers every MyHDL conversion needs, each saying why."""
+    text = _TIMESCALE.sub("", text)
+    return ("`timescale 1ns/10ps\n"
+            "// MyHDL relies on Verilog's context-determined widths for sign and zero\n"
+            "// extension of operands; bit-exactness is proven by simulation instead.\n"
+            "/* verilator lint_off WIDTH */\n" + text)
+
+
+def lint(verilog_text: str, workdir: str | os.PathLike, top: str | None = None) -> None:
+    """Run ``verilator --lint-only -Wall``; raise with the log on any warning."""
+    workdir = Path(workdir)
+    workdir.mkdir(parents=True, exist_ok=True)
+    top = top or re.search(r"^module\s+(\w+)", verilog_text, re.M).group(1)
+    path = workdir / f"{top}.v"
+    path.write_text(verilog_text)
+    proc = subprocess.run(["verilator", "--lint-only", "-Wall", "--top-module", top,
+                           path.name], cwd=workdir, capture_output=True, text=True)
+    log = proc.stdout + proc.stderr
+    if proc.returncode or "%Warning" in log or "%Error" in log:
+        raise RuntimeError(f"verilator lint of {top} failed:\n{log}")
+
+
+_BENCH = """\
+`timescale 1ns/10ps
+module bench;
+  reg clk = 0;
+  reg rst = 1;
+  reg i_valid = 0;
+  wire i_ready;
+  reg [{iw}-1:0] i_data = 0;
+  wire o_valid;
+  reg o_ready = 0;
+  wire [{ow}-1:0] o_data;
+  reg [{iw}-1:0] mem [0:{nmem}-1];
+  integer idx = 0;
+  integer nxt;
+  integer nout = 0;
+  integer cycle = -{reset};
+  integer f;
+  reg [31:0] lfsr = 32'h{seed:08x};
+  {top} dut(.clk(clk), .rst(rst), .i_valid(i_valid), .i_ready(i_ready), .i_data(i_data),
+            .o_valid(o_valid), .o_ready(o_ready), .o_data(o_data));
+  always #5 clk = ~clk;
+  initial begin
+    $readmemh("in.hex", mem);
+    f = $fopen("out.txt", "w");
+{dump}  end
+  always @(posedge clk) begin
+    cycle = cycle + 1;
+    lfsr <= {{lfsr[30:0], lfsr[31] ^ lfsr[21] ^ lfsr[1] ^ lfsr[0]}};
+    if (cycle <= 0) begin
+      rst <= (cycle < 0);
+      i_valid <= 0;
+      o_ready <= 0;
+      if (cycle == 0) begin
+        i_valid <= ({nin} > 0);
+        i_data <= mem[0];
+        o_ready <= 1;
+      end
+    end else begin
+      if (o_valid && o_ready) begin
+        $fwrite(f, "%h %0d\\n", o_data, cycle - 1);
+        nout = nout + 1;
+      end
+      nxt = idx;
+      if (i_valid && i_ready) nxt = idx + 1;
+      idx = nxt;
+      i_valid <= (nxt < {nin}) && !({bp} && lfsr[4:2] == 3'b000);
+      i_data <= mem[(nxt < {nin}) ? nxt : 0];
+      o_ready <= !({bp} && lfsr[7:5] < 3'd2);
+      if (nout >= {nexp} || cycle > {limit}) begin
+        $fclose(f);
+        $finish;
+      end
+    end
+  end
+endmodule
+"""
+
+
+def run_icarus(spec: UnitSpec, params: dict, stimulus: list, workdir: str | os.PathLike,
+               backpressure: int | None = None, expected: int | None = None,
+               vcd: bool | None = None) -> list:
+    """Simulate the emitted Verilog in Icarus on ``stimulus``; return the output beats.
+
+    A plain Verilog bench reads packed beats with $readmemh, offers them (with
+    idle gaps and LFSR o_ready back-pressure when ``backpressure`` is a seed) and
+    writes every output beat to a file this function unpacks.
+    """
+    workdir = Path(workdir)
+    workdir.mkdir(parents=True, exist_ok=True)
+    in_layout, out_layout = spec.in_layout(params), spec.out_layout(params)
+    if expected is None:
+        expected = len(spec.golden(params, stimulus))
+    words = [in_layout.pack(b) for b in stimulus] or [0]
+    digits = max(1, (in_layout.width + 3) // 4)
+    (workdir / "in.hex").write_text("".join(f"{w:0{digits}x}\n" for w in words))
+    (workdir / f"{spec.name}.v").write_text(verilog(spec, params))
+    vcd_dir = os.environ.get("COSIM_VCD") if vcd is None else (str(workdir) if vcd else None)
+    dump = (f'    $dumpfile("{Path(vcd_dir).resolve() / (spec.name + "_icarus.vcd")}");\n'
+            "    $dumpvars(0, bench);\n") if vcd_dir else ""
+    if vcd_dir:
+        Path(vcd_dir).mkdir(parents=True, exist_ok=True)
+    seed = (backpressure or 0) * 2654435761 % (1 << 32) or 0xACE1
+    (workdir / "bench.v").write_text(_BENCH.format(
+        iw=in_layout.width, ow=out_layout.width, nmem=len(words), nin=len(stimulus),
+        reset=RESET_CYCLES, seed=seed, top=spec.name, dump=dump,
+        bp=int(backpressure is not None), nexp=expected,
+        limit=_timeout(len(stimulus), expected)))
+    proc = subprocess.run(["iverilog", "-g2005", "-o", "sim.vvp", "bench.v",
+                           f"{spec.name}.v"], cwd=workdir, capture_output=True, text=True)
+    if proc.returncode:
+        raise RuntimeError(f"Icarus compile of {spec.name} failed:\n{proc.stdout}{proc.stderr}")
+    proc = subprocess.run(["vvp", "-n", "sim.vvp"], cwd=workdir, capture_output=True,
+                          text=True)
+    if proc.returncode:
+        raise RuntimeError(f"Icarus run of {spec.name} failed:\n{proc.stdout}{proc.stderr}")
+    outputs = []
+    for line in (workdir / "out.txt").read_text().split("\n"):
+        if line.strip():
+            outputs.append(out_layout.unpack(int(line.split()[0], 16)))
+    return outputs

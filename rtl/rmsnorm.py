@@ -1,0 +1,382 @@
+"""RMSNorm, bit-exact with FixedPoint.rmsnorm: sum of squares, exact mean, rsqrt, scaling.
+
+n beats of (x, w) are stored while sum(x^2) accumulates; then a short sequence
+of states forms v = max(round_shift(ss * round(2**k / n), k) + eps, 1), finds
+its leading one, normalises it by an even shift, reads the rsqrt seed table of
+cosim.numerics.nonlinear and runs the Newton steps one multiply per cycle, and
+finally emits n beats of sat(round_shift(sat(round_shift(x * r, rf)) * w, frac)).
+Every product goes into a full-width signal first, so no Verilog context width
+truncates it, and every multiply, wide add and shift has a register stage of its
+own (x*x of the sum of squares, ss * round(2**k/n), the exponent, the shift,
+each Newton product, x*r and z*w), so one operation takes about 2n + 20 cycles.
+"""
+
+from __future__ import annotations
+
+from functools import partial
+
+import numpy as np
+from myhdl import Signal, always, always_comb, block, enum, intbv
+
+from cosim.numerics.nonlinear import rsqrt_seeds
+from rtl.spec import UnitSpec, fixed_of, numerics_of
+from rtl.stream import Field, Layout
+from rtl.units import register
+
+
+def _check(params: dict) -> tuple[int, float]:
+    n, eps = params["n"], params.get("eps", 1e-6)
+    if not isinstance(n, int) or n < 1:
+        raise ValueError(f"rmsnorm.n must be a positive integer, not {n!r}")
+    if not isinstance(eps, (int, float)) or eps < 0:
+        raise ValueError(f"rmsnorm.eps must be a non-negative number, not {eps!r}")
+    return n, float(eps)
+
+
+def in_layout(params: dict) -> Layout:
+    """An element x and its weight w, both row-wise."""
+    bits = numerics_of(params).rowwise.bits
+    return Layout(Field("x", bits, signed=True), Field("w", bits, signed=True))
+
+
+def out_layout(params: dict) -> Layout:
+    """One normalised, weighted element."""
+    return Layout(Field("y", numerics_of(params).rowwise.bits, signed=True))
+
+
+def golden(params: dict, beats: list) -> list:
+    """FixedPoint.rmsnorm of each complete group of n beats."""
+    (n, eps), fx = _check(params), fixed_of(params)
+    out = []
+    for k in range(len(beats) // n):
+        group = beats[k * n:(k + 1) * n]
+        y = fx.rmsnorm(np.array([b["x"] for b in group], np.int64),
+                       np.array([b["w"] for b in group], np.int64), eps)
+        out += [{"y": int(v)} for v in y]
+    return out
+
+
+def random_stimulus(params: dict, rng: np.random.Generator, operations: int) -> list:
+    """Vectors of random magnitude; weights around 1.0 and anywhere in range."""
+    (n, _), fx = _check(params), fixed_of(params)
+    beats = []
+    for _ in range(operations):
+        span = 1 << int(rng.integers(0, fx.bits))
+        xs = rng.integers(max(fx.lo, -span), min(fx.hi, span) + 1, n)
+        if rng.random() < 0.5:
+            ws = rng.integers(fx.lo, fx.hi + 1, n)
+        else:
+            ws = np.clip(fx.one + rng.integers(-fx.one // 2, fx.one // 2 + 1, n), fx.lo, fx.hi)
+        beats += [{"x": int(x), "w": int(w)} for x, w in zip(xs, ws)]
+    return beats
+
+
+def edge_stimulus(params: dict) -> list:
+    """Zeros (eps only), one LSB, full-scale extremes, saturating weights, one spike."""
+    (n, _), fx = _check(params), fixed_of(params)
+    vectors = [([0] * n, [fx.hi] * n), ([1] * n, [fx.hi] * n), ([fx.lo] * n, [fx.lo] * n),
+               ([fx.hi] * n, [fx.hi] * n), ([-1] + [0] * (n - 1), [fx.lo] * n),
+               ([fx.lo if k % 2 else fx.hi for k in range(n)], [fx.one] * n),
+               ([fx.hi] + [1] * (n - 1), [fx.hi] * n)]
+    return [{"x": x, "w": w} for xs, ws in vectors for x, w in zip(xs, ws)]
+
+
+@block
+def rmsnorm(clk, rst, i_valid, i_ready, i_data, o_valid, o_ready, o_data, *, n, eps, bits,
+            frac, rf, lut_bits, newton):
+    """The sequential RMSNorm (see the module docstring)."""
+    xmax = 1 << (bits - 1)
+    lo, hi = -xmax, xmax - 1
+    k = n.bit_length() + 16
+    recip_n = round((1 << k) / n)
+    eps_int = int(np.floor(eps * 4.0 ** frac + 0.5))
+    ss_max = n * xmax * xmax
+    v_max = max(((ss_max * recip_n + (1 << (k - 1))) >> k) + eps_int, 1)
+    vbits = v_max.bit_length()
+    m = rf + (rf & 1)
+    seeds = tuple(rsqrt_seeds(lut_bits, rf))
+    ymax = 1 << (rf + 2)
+    r_max = 1 << (frac + rf + 1)
+    e_lo, e_hi = -(m // 2) - 1, max(vbits - m, 0) // 2 + 1
+    sh_off = m // 2 - frac
+    e_top = (vbits - 1 - m) >> 1
+
+    phase = enum("LOAD", "DRAIN", "SCALE", "MEAN", "EXPONENT", "NORM", "SEED", "SQUARE",
+                 "TERM", "STEP", "FINAL", "EMIT")
+    state = Signal(phase.LOAD)
+    xs = [Signal(intbv(0, min=lo, max=hi + 1)) for _ in range(n)]
+    ws = [Signal(intbv(0, min=lo, max=hi + 1)) for _ in range(n)]
+    x_in = Signal(intbv(0, min=lo, max=hi + 1))
+    w_in = Signal(intbv(0, min=lo, max=hi + 1))
+    # sum of squares: register x, register x*x, accumulate
+    xl = Signal(intbv(0, min=lo, max=hi + 1))
+    sq = Signal(intbv(0, min=0, max=xmax * xmax + 1))
+    sq_r = Signal(intbv(0, min=0, max=xmax * xmax + 1))
+    lv1, lv2 = Signal(bool(0)), Signal(bool(0))
+    ss = Signal(intbv(0, min=0, max=ss_max + 1))
+    cnt = Signal(intbv(0, min=0, max=n))
+    msp = Signal(intbv(0, min=0, max=ss_max * recip_n + 1))
+    msp_r = Signal(intbv(0, min=0, max=ss_max * recip_n + 1))
+    mean = Signal(intbv(0, min=0, max=v_max + 1))
+    v = Signal(intbv(0, min=0, max=v_max + 1))
+    e_c = Signal(intbv(0, min=e_lo, max=e_hi))
+    u_c = Signal(intbv(0, min=0, max=1 << (m + 2)))
+    e = Signal(intbv(0, min=e_lo, max=e_hi))
+    u = Signal(intbv(0, min=0, max=1 << (m + 2)))
+    index = Signal(intbv(0, min=0, max=1 << lut_bits))
+    seed = Signal(intbv(0, min=0, max=max(seeds) + 1))
+    y = Signal(intbv(0, min=-ymax, max=ymax))
+    yy = Signal(intbv(0, min=0, max=ymax * ymax + 1))
+    y2 = Signal(intbv(0, min=0, max=(ymax * ymax >> rf) + 1))
+    uy = Signal(intbv(0, min=0, max=(1 << (m + 2)) * ((ymax * ymax >> rf) + 1)))
+    t = Signal(intbv(0, min=-(uy.max >> m) - 1, max=(3 << rf) + 1))
+    yt = Signal(intbv(0, min=-ymax * t.max, max=ymax * max(t.max, -t.min) + 1))
+    steps = Signal(intbv(0, min=0, max=newton + 1))
+    sh = Signal(intbv(0, min=e_lo + sh_off - 1, max=e_hi + sh_off + 1))
+    r = Signal(intbv(0, min=0, max=r_max))
+    ridx = Signal(intbv(0, min=0, max=n))
+    issue = Signal(bool(0))
+    ocnt = Signal(intbv(0, min=0, max=n))
+    adv = Signal(bool(0))
+    # emit pipeline: read, x*r, round, clamp, z*w, round, clamp (valid bits va..vf)
+    va, vb, vc, vd, ve, vf = (Signal(bool(0)) for _ in range(6))
+    xa = Signal(intbv(0, min=lo, max=hi + 1))
+    wa, wb, wc, wd = (Signal(intbv(0, min=lo, max=hi + 1)) for _ in range(4))
+    xr = Signal(intbv(0, min=-xmax * r_max, max=xmax * r_max))
+    xr_s = Signal(intbv(0, min=-(xmax * r_max >> rf) - 1, max=(xmax * r_max >> rf) + 1))
+    xr_r = Signal(intbv(0, min=xr_s.min, max=xr_s.max))
+    z = Signal(intbv(0, min=lo, max=hi + 1))
+    zw = Signal(intbv(0, min=-xmax * xmax, max=xmax * xmax + 1))
+    zw_s = Signal(intbv(0, min=-(xmax * xmax >> frac) - 1, max=(xmax * xmax >> frac) + 2))
+    zw_r = Signal(intbv(0, min=zw_s.min, max=zw_s.max))
+    out = Signal(intbv(0, min=lo, max=hi + 1))
+
+    @always_comb
+    def inputs():
+        x_in.next = i_data[bits:].signed()
+        w_in.next = i_data[2 * bits:bits].signed()
+        i_ready.next = state == phase.LOAD
+        adv.next = o_ready or not o_valid
+
+    @always_comb
+    def square():
+        sq.next = xl * xl
+
+    @always_comb
+    def scale():
+        msp.next = ss * recip_n
+
+    @always_comb
+    def rounding_mean():
+        mean.next = (msp_r + (1 << (k - 1))) >> k
+
+    @always_comb
+    def leading_one():
+        b = 0
+        for i in range(vbits):
+            if v[i]:
+                b = i + 1
+        if b > m:
+            e_c.next = (b - 1 - m) >> 1
+        else:
+            e_c.next = -((m + 2 - b) >> 1)
+
+    @always_comb
+    def normalise():
+        if e >= 0:
+            u_c.next = v >> (2 * e)
+        else:
+            u_c.next = v << (-2 * e)
+
+    @always_comb
+    def lookup():
+        index.next = u >> (m + 2 - lut_bits)
+
+    @always_comb
+    def rom():
+        seed.next = seeds[index]
+
+    @always_comb
+    def newton_products():
+        yy.next = y * y
+        uy.next = u * y2
+        yt.next = y * t
+
+    @always_comb
+    def emit_rounding():
+        xr_s.next = (xr + (1 << (rf - 1))) >> rf
+        zw_s.next = (zw + (1 << (frac - 1))) >> frac
+
+    @always_comb
+    def drive():
+        o_data.next = out[bits:]
+
+    @always(clk.posedge)
+    def store():
+        if state == phase.LOAD and i_valid:
+            xs[cnt].next = x_in
+            ws[cnt].next = w_in
+
+    @always(clk.posedge)
+    def squares():
+        if rst:
+            lv1.next = 0
+            lv2.next = 0
+        else:
+            lv1.next = state == phase.LOAD and i_valid
+            xl.next = x_in
+            lv2.next = lv1
+            sq_r.next = sq
+
+    @always(clk.posedge)
+    def control():
+        if rst:
+            state.next = phase.LOAD
+            cnt.next = 0
+            ss.next = 0
+            va.next = 0
+            vb.next = 0
+            vc.next = 0
+            vd.next = 0
+            ve.next = 0
+            vf.next = 0
+            issue.next = 0
+            o_valid.next = 0
+        else:
+            if lv2:
+                ss.next = ss + sq_r
+            if state == phase.LOAD:
+                if i_valid:
+                    if cnt == n - 1:
+                        cnt.next = 0
+                        state.next = phase.DRAIN
+                    else:
+                        cnt.next = cnt + 1
+            elif state == phase.DRAIN:
+                if not lv1 and not lv2:
+                    state.next = phase.SCALE
+            elif state == phase.SCALE:
+                msp_r.next = msp
+                state.next = phase.MEAN
+            elif state == phase.MEAN:
+                if mean + eps_int > 1:
+                    v.next = mean + eps_int
+                else:
+                    v.next = 1
+                # the largest exponent keeps v >> 2e in range until the real one arrives
+                e.next = e_top
+                state.next = phase.EXPONENT
+            elif state == phase.EXPONENT:
+                e.next = e_c
+                state.next = phase.NORM
+            elif state == phase.NORM:
+                u.next = u_c
+                state.next = phase.SEED
+            elif state == phase.SEED:
+                y.next = seed
+                steps.next = newton
+                sh.next = e + sh_off
+                if newton > 0:
+                    state.next = phase.SQUARE
+                else:
+                    state.next = phase.FINAL
+            elif state == phase.SQUARE:
+                y2.next = yy >> rf
+                state.next = phase.TERM
+            elif state == phase.TERM:
+                t.next = (3 << rf) - (uy >> m)
+                state.next = phase.STEP
+            elif state == phase.STEP:
+                y.next = yt >> (rf + 1)
+                if steps == 1:
+                    state.next = phase.FINAL
+                else:
+                    steps.next = steps - 1
+                    state.next = phase.SQUARE
+            elif state == phase.FINAL:
+                if sh > 0:
+                    r.next = (y + (1 << (sh - 1))) >> sh
+                elif sh == 0:
+                    r.next = y
+                else:
+                    r.next = y << (-sh)
+                ridx.next = 0
+                ocnt.next = 0
+                issue.next = 1
+                state.next = phase.EMIT
+            elif adv:
+                va.next = issue
+                if issue:
+                    if ridx == n - 1:
+                        issue.next = 0
+                    else:
+                        ridx.next = ridx + 1
+                vb.next = va
+                vc.next = vb
+                vd.next = vc
+                ve.next = vd
+                vf.next = ve
+                o_valid.next = vf
+                if o_valid and o_ready:
+                    if ocnt == n - 1:
+                        state.next = phase.LOAD
+                        ss.next = 0
+                        va.next = 0
+                        vb.next = 0
+                        vc.next = 0
+                        vd.next = 0
+                        ve.next = 0
+                        vf.next = 0
+                        o_valid.next = 0
+                    else:
+                        ocnt.next = ocnt + 1
+
+    @always(clk.posedge)
+    def datapath():
+        if adv:
+            xa.next = xs[ridx]
+            wa.next = ws[ridx]
+            xr.next = xa * r
+            wb.next = wa
+            xr_r.next = xr_s
+            wc.next = wb
+            if xr_r > hi:
+                z.next = hi
+            elif xr_r < lo:
+                z.next = lo
+            else:
+                z.next = xr_r
+            wd.next = wc
+            zw.next = z * wd
+            zw_r.next = zw_s
+            if zw_r > hi:
+                out.next = hi
+            elif zw_r < lo:
+                out.next = lo
+            else:
+                out.next = zw_r
+
+    return (inputs, square, scale, rounding_mean, leading_one, normalise, lookup, rom,
+            newton_products, emit_rounding, drive, store, squares, control, datapath)
+
+
+def build(params: dict):
+    """The rmsnorm block with its parameters bound."""
+    n, eps = _check(params)
+    num = numerics_of(params)
+    return partial(rmsnorm, n=n, eps=eps, bits=num.rowwise.bits, frac=num.rowwise.frac,
+                   rf=num.rsqrt.frac, lut_bits=num.rsqrt.lut_bits,
+                   newton=num.rsqrt.newton_steps)
+
+
+SPEC = register(UnitSpec(
+    name="rmsnorm", build=build, in_layout=in_layout, out_layout=out_layout, golden=golden,
+    random_stimulus=random_stimulus, edge_stimulus=edge_stimulus,
+    default_params={"n": 64, "eps": 1e-6},
+    test_params=(
+        {"n": 4},
+        {"n": 3, "eps": 1e-5, "numerics": {"rsqrt": {"newton_steps": 2, "lut_bits": 4}}},
+        {"n": 5, "numerics": {"rsqrt": {"newton_steps": 0, "frac": 11},
+                              "rowwise": {"bits": 16, "frac": 8}}},
+    ),
+))

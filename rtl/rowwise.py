@@ -1,0 +1,521 @@
+"""The row-wise unit: one element per beat, an opcode per beat, fully pipelined (II = 1).
+
+The datapath is assembled from small registered pieces (saturating add, 1 - x,
+rounded saturating multiply, sigmoid, a registered mux) by :class:`Datapath`,
+which tracks when each value is ready and inserts delay registers so operands
+meet. Its methods mirror :class:`cosim.numerics.fixed.FixedPoint` one for one
+(``silu``, ``lower_bound``, ``recurrence`` are composed exactly as there,
+saturating after every step), so the compositions in :mod:`rtl.glu` and
+:mod:`rtl.mlgru` reuse them. The whole pipeline stalls when its output is held
+(``en = o_ready or not o_valid``); every op has the same latency, so beats stay
+in order.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import partial
+
+import numpy as np
+from myhdl import ConcatSignal, Signal, always, always_comb, block, concat, intbv
+
+from cosim.config.schedule import Numerics
+from rtl.sigmoid import pwl_rom, sigmoid_latency, sigmoid_pipe
+from rtl.spec import UnitSpec, fixed_of, numerics_of
+from rtl.stream import Field, Layout
+
+# -- registered pieces ------------------------------------------------------------
+
+
+def rowwise_signal(numerics: Numerics) -> Signal:
+    """A signal holding one signed row-wise value."""
+    bits = numerics.rowwise.bits
+    return Signal(intbv(0, min=-(1 << (bits - 1)), max=1 << (bits - 1)))
+
+
+@block
+def delay(clk, en, x, y, n):
+    """y is x delayed by n >= 1 enabled cycles (one block however long: MyHDL
+    elaboration cost grows with the number of instances)."""
+    if n == 1:
+        @always(clk.posedge)
+        def step():
+            if en:
+                y.next = x
+        return step
+    stages = [Signal(intbv(0, min=x.min, max=x.max)) for _ in range(n - 1)]
+
+    @always(clk.posedge)
+    def shift():
+        if en:
+            stages[0].next = x
+            for k in range(1, n - 1):
+                stages[k].next = stages[k - 1]
+            y.next = stages[n - 2]
+
+    return shift
+
+
+@block
+def add_pipe(clk, en, a, b, y):
+    """FixedPoint.add: saturating a + b; one register."""
+    lo, hi, bits = y.min, y.max - 1, len(y)
+    s = Signal(intbv(0, min=2 * lo, max=2 * hi + 1))
+
+    @always_comb
+    def total():
+        s.next = a + b
+
+    @always(clk.posedge)
+    def saturate():
+        if en:
+            if s > hi:
+                y.next = hi
+            elif s < lo:
+                y.next = lo
+            else:
+                y.next = s[bits:].signed()
+
+    return total, saturate
+
+
+@block
+def one_minus_pipe(clk, en, a, y, one):
+    """FixedPoint.one_minus: saturating one - a; one register."""
+    lo, hi, bits = y.min, y.max - 1, len(y)
+    s = Signal(intbv(0, min=one - hi - 1, max=one - lo + 1))
+
+    @always_comb
+    def diff():
+        s.next = one - a
+
+    @always(clk.posedge)
+    def saturate():
+        if en:
+            if s > hi:
+                y.next = hi
+            elif s < lo:
+                y.next = lo
+            else:
+                y.next = s[bits:].signed()
+
+    return diff, saturate
+
+
+@block
+def mul_pipe(clk, en, a, b, y, frac):
+    """FixedPoint.mul: (a*b + 2**(frac-1)) >> frac, saturated; two registers
+    (product, then round and saturate)."""
+    lo, hi, bits = y.min, y.max - 1, len(y)
+    plo, phi = min(a.min * (b.max - 1), (a.max - 1) * b.min), a.min * b.min
+    prod = Signal(intbv(0, min=plo, max=phi + 1))
+    half = (1 << (frac - 1)) if frac else 0
+    r = Signal(intbv(0, min=(plo >> frac) - 1, max=((phi + half) >> frac) + 1))
+
+    @always(clk.posedge)
+    def multiply():
+        if en:
+            prod.next = a * b
+
+    @always_comb
+    def rounding():
+        r.next = (prod + half) >> frac
+
+    @always(clk.posedge)
+    def saturate():
+        if en:
+            if r > hi:
+                y.next = hi
+            elif r < lo:
+                y.next = lo
+            else:
+                y.next = r[bits:].signed()
+
+    return multiply, rounding, saturate
+
+
+@block
+def mux_pipe(clk, en, op, table, x0, x1, x2, x3, y):
+    """y <= x[table[op]] when en: an opcode-driven operand select, one register."""
+    sel = Signal(intbv(0)[2:])
+
+    @always_comb
+    def rom():
+        sel.next = table[op]
+
+    @always(clk.posedge)
+    def step():
+        if en:
+            if sel == 0:
+                y.next = x0
+            elif sel == 1:
+                y.next = x1
+            elif sel == 2:
+                y.next = x2
+            else:
+                y.next = x3
+
+    return rom, step
+
+
+MUL_LATENCY = 2
+
+
+@dataclass(frozen=True)
+class Value:
+    """A signal and the cycle (after the input beat) at which it holds its value."""
+
+    sig: Signal
+    t: int
+
+
+class Datapath:
+    """Builds a fixed-latency pipeline from FixedPoint-shaped operations.
+
+    Each method records the registered pieces it needs in ``parts`` as
+    (block function, arguments) and returns the result's :class:`Value`;
+    operands ready at different cycles are aligned by shared delay chains.
+    MyHDL accepts sub-blocks only when created in a block function's own body,
+    so the enclosing block instantiates ``parts`` itself (see :func:`pipeline_unit`).
+    """
+
+    def __init__(self, clk, en, numerics: Numerics):
+        self.clk, self.en, self.numerics = clk, en, numerics
+        self.one = 1 << numerics.rowwise.frac
+        self.parts: list = []
+        self._taps: dict[int, dict[int, Signal]] = {}
+
+    def new(self) -> Signal:
+        """A fresh row-wise signal."""
+        return rowwise_signal(self.numerics)
+
+    def at(self, v: Value, t: int) -> Signal:
+        """``v``'s signal delayed to cycle ``t``."""
+        if t < v.t:
+            raise ValueError(f"a value ready at cycle {v.t} is not there at {t}")
+        taps = self._taps.setdefault(id(v.sig), {v.t: v.sig})
+        if t not in taps:
+            base = max(k for k in taps if k < t)
+            src = taps[base]
+            taps[t] = Signal(intbv(0, min=src.min, max=src.max))
+            self.parts.append((delay, (self.clk, self.en, src, taps[t], t - base)))
+        return taps[t]
+
+    def sigmoid(self, x: Value) -> Value:
+        y = self.new()
+        self.parts.append((sigmoid_pipe, (self.clk, self.en, x.sig, y, self.numerics)))
+        return Value(y, x.t + sigmoid_latency(self.numerics))
+
+    def add(self, a: Value, b: Value) -> Value:
+        t, y = max(a.t, b.t), self.new()
+        self.parts.append((add_pipe, (self.clk, self.en, self.at(a, t), self.at(b, t), y)))
+        return Value(y, t + 1)
+
+    def one_minus(self, a: Value) -> Value:
+        y = self.new()
+        self.parts.append((one_minus_pipe, (self.clk, self.en, a.sig, y, self.one)))
+        return Value(y, a.t + 1)
+
+    def mul(self, a: Value, b: Value) -> Value:
+        t, y = max(a.t, b.t), self.new()
+        self.parts.append((mul_pipe, (self.clk, self.en, self.at(a, t), self.at(b, t), y,
+                                    self.numerics.rowwise.frac)))
+        return Value(y, t + MUL_LATENCY)
+
+    def silu(self, x: Value) -> Value:
+        return self.mul(x, self.sigmoid(x))
+
+    def lower_bound(self, f: Value, lb: Value) -> Value:
+        return self.add(lb, self.mul(self.one_minus(lb), f))
+
+    def recurrence(self, f: Value, x: Value, h: Value, variant: str) -> Value:
+        if variant == "paper":
+            x = self.mul(self.one_minus(f), x)
+        return self.add(self.mul(f, h), x)
+
+    def select(self, op: Value, cases: dict[int, Value], default: Value,
+               codes: int = 8) -> Value:
+        """The value of ``cases[op]`` (``default`` for other codes), one register later."""
+        sources: list[Value] = [default]
+        for v in cases.values():
+            if all(v is not s for s in sources):
+                sources.append(v)
+        if len(sources) > 4:
+            raise ValueError("select takes at most four distinct sources")
+        table = tuple(next(k for k, s in enumerate(sources) if s is cases.get(code, default))
+                      for code in range(codes))
+        t = max(v.t for v in sources + [op])
+        sigs = [self.at(v, t) for v in sources]
+        sigs += [sigs[0]] * (4 - len(sigs))
+        y = self.new()
+        self.parts.append((mux_pipe, (self.clk, self.en, self.at(op, t), table, *sigs, y)))
+        return Value(y, t + 1)
+
+
+# -- stream plumbing ----------------------------------------------------------------
+
+
+@block
+def stream_ctrl(clk, rst, i_valid, i_ready, o_valid, o_ready, en, depth):
+    """Valid bits of a ``depth``-stage pipeline that stalls as a whole when its
+    output is held: en = o_ready or not o_valid, and i_ready = en."""
+    valid = Signal(intbv(0)[depth:])
+
+    @always_comb
+    def enable():
+        en.next = o_ready or not valid[depth - 1]
+
+    @always_comb
+    def ports():
+        i_ready.next = en
+        o_valid.next = valid[depth - 1]
+
+    if depth == 1:
+        @always(clk.posedge)
+        def shift():
+            if rst:
+                valid.next = 0
+            elif en:
+                valid.next = i_valid
+    else:
+        @always(clk.posedge)
+        def shift():
+            if rst:
+                valid.next = 0
+            elif en:
+                valid.next = concat(valid[depth - 1:0], i_valid)
+
+    return enable, ports, shift
+
+
+@block
+def _field_in(bus, sig, lo, width, signed):
+    """sig = bus[lo + width : lo] (two's complement when ``signed``)."""
+    hi = lo + width
+    if signed:
+        @always_comb
+        def read():
+            sig.next = bus[hi:lo].signed()
+    else:
+        @always_comb
+        def read():
+            sig.next = bus[hi:lo]
+    return read
+
+
+def field_signals(layout: Layout) -> dict[str, Signal]:
+    """One signal per (scalar) field of ``layout``, with the field's range."""
+    return {f.name: Signal(intbv(0, min=f.lo, max=f.hi + 1)) for f in layout.fields}
+
+
+@block
+def pack(bus, sigs):
+    """bus = concatenation of ``sigs``, the first in the least-significant bits."""
+    if len(sigs) == 1:
+        only = sigs[0]
+
+        @always_comb
+        def write():
+            bus.next = only[len(only):]
+        return write
+    cat = ConcatSignal(*reversed(sigs))
+
+    @always_comb
+    def write():
+        bus.next = cat
+
+    return write
+
+
+@block
+def pipeline_unit(clk, rst, i_valid, i_ready, i_data, o_valid, o_ready, o_data, *,
+                  numerics, in_layout, outputs):
+    """A stream unit around a :class:`Datapath`: ``outputs(dp, fields) -> [Value]``
+    builds the computation, in the order of the output layout's fields."""
+    en = Signal(bool(0))
+    dp = Datapath(clk, en, numerics)
+    fields = field_signals(in_layout)
+    unpackers = [_field_in(i_data, fields[f.name], in_layout.offsets[f.name], f.width,
+                           f.signed) for f in in_layout.fields]
+    results = outputs(dp, {name: Value(sig, 0) for name, sig in fields.items()})
+    depth = max(max(v.t for v in results), 1)
+    sigs = [dp.at(v, depth) for v in results]
+    pieces = [fn(*args) for fn, args in dp.parts]
+    ctrl = stream_ctrl(clk, rst, i_valid, i_ready, o_valid, o_ready, en, depth)
+    return unpackers, pieces, ctrl, pack(o_data, sigs)
+
+
+# -- the row-wise unit ----------------------------------------------------------------
+
+#: opcodes of the row-wise unit
+ADD, MUL, ONE_MINUS, SIGMOID, SILU, LOWER_BOUND, RECUR_RELEASED, RECUR_PAPER = range(8)
+OPS = ("ADD", "MUL", "ONE_MINUS", "SIGMOID", "SILU", "LOWER_BOUND", "RECUR_RELEASED",
+       "RECUR_PAPER")
+OP_BITS = 3
+
+
+def rowwise_ops(dp: Datapath, v: dict[str, Value]) -> list[Value]:
+    """All eight ops on one shared set of pieces: one sigmoid, one 1 - x, two multipliers,
+    one adder, with opcode-driven operand muxes."""
+    op, a, b, c = v["op"], v["a"], v["b"], v["c"]
+    sig = dp.sigmoid(a)
+    om = dp.one_minus(dp.select(op, {LOWER_BOUND: b}, a))
+    m1 = dp.mul(dp.select(op, {LOWER_BOUND: om}, a),
+                dp.select(op, {SILU: sig, MUL: b, LOWER_BOUND: a}, c))
+    m2 = dp.mul(om, b)
+    total = dp.add(dp.select(op, {LOWER_BOUND: b, RECUR_RELEASED: m1, RECUR_PAPER: m1}, a),
+                   dp.select(op, {LOWER_BOUND: m1, RECUR_PAPER: m2}, b))
+    return [dp.select(op, {MUL: m1, ONE_MINUS: om, SIGMOID: sig, SILU: m1}, total)]
+
+
+def _bits(params: dict) -> int:
+    return numerics_of(params).rowwise.bits
+
+
+def rowwise_in_layout(params: dict) -> Layout:
+    bits = _bits(params)
+    return Layout(Field("op", OP_BITS), Field("a", bits, True), Field("b", bits, True),
+                  Field("c", bits, True))
+
+
+def rowwise_out_layout(params: dict) -> Layout:
+    return Layout(Field("y", _bits(params), True))
+
+
+def rowwise_build(params: dict):
+    """The row-wise unit's block function with ``params`` bound."""
+    return partial(pipeline_unit, numerics=numerics_of(params),
+                   in_layout=rowwise_in_layout(params), outputs=rowwise_ops)
+
+
+def rowwise_golden(params: dict, stimulus: list[dict]) -> list[dict]:
+    """Each beat through the FixedPoint method of its opcode."""
+    fx = fixed_of(params)
+    calls = {
+        ADD: lambda a, b, c: fx.add(a, b),
+        MUL: lambda a, b, c: fx.mul(a, b),
+        ONE_MINUS: lambda a, b, c: fx.one_minus(a),
+        SIGMOID: lambda a, b, c: fx.sigmoid(a),
+        SILU: lambda a, b, c: fx.silu(a),
+        LOWER_BOUND: lambda a, b, c: fx.lower_bound(f=a, lb=b),
+        RECUR_RELEASED: lambda a, b, c: fx.recurrence(f=a, x=b, h=c, variant="released"),
+        RECUR_PAPER: lambda a, b, c: fx.recurrence(f=a, x=b, h=c, variant="paper"),
+    }
+    return [{"y": int(calls[s["op"]](s["a"], s["b"], s["c"]))} for s in stimulus]
+
+
+# -- stimuli ----------------------------------------------------------------------------
+
+
+def np_rng(rng):
+    """A NumPy Generator from a Generator, a ``random.Random`` or an int seed."""
+    if isinstance(rng, np.random.Generator):
+        return rng
+    if isinstance(rng, (int, np.integer)):
+        return np.random.default_rng(int(rng))
+    return np.random.default_rng(rng.getrandbits(64))
+
+
+def random_values(params: dict, rng: np.random.Generator, n: int) -> np.ndarray:
+    """n row-wise values from a mix of ranges: full scale, the sigmoid's range,
+    gates in [0, 1], small values, and the saturation limits."""
+    nx = numerics_of(params)
+    bits, frac = nx.rowwise.bits, nx.rowwise.frac
+    lo, hi = -(1 << (bits - 1)), (1 << (bits - 1)) - 1
+    span = nx.sigmoid.input_range << frac
+    kind = rng.integers(0, 6, n)
+    full = rng.integers(lo, hi + 1, n)
+    ranged = rng.integers(-span - 8, span + 8, n).clip(lo, hi)
+    gate = rng.integers(0, (1 << frac) + 1, n)
+    small = rng.integers(-4 << frac, (4 << frac) + 1, n).clip(lo, hi) if frac < bits - 3 \
+        else rng.integers(lo, hi + 1, n)
+    limit = rng.choice(np.array([lo, lo + 1, hi - 1, hi, 0, -1, 1]), n)
+    return np.select([kind == 0, kind == 1, kind == 2, kind == 3, kind == 4],
+                     [full, ranged, gate, small, limit], ranged)
+
+
+def rowwise_random(params: dict, rng, operations: int) -> list[dict]:
+    """``operations`` beats with random opcodes and operands."""
+    g = np_rng(rng)
+    ops = g.integers(0, len(OPS), operations)
+    a, b, c = (random_values(params, g, operations) for _ in range(3))
+    return [{"op": int(o), "a": int(x), "b": int(y), "c": int(z)}
+            for o, x, y, z in zip(ops, a, b, c)]
+
+
+def edge_values(params: dict) -> list[int]:
+    """Row-wise values at the formats' corners and the sigmoid's breakpoints."""
+    nx = numerics_of(params)
+    bits, frac = nx.rowwise.bits, nx.rowwise.frac
+    lo, hi, one = -(1 << (bits - 1)), (1 << (bits - 1)) - 1, 1 << frac
+    span = nx.sigmoid.input_range << frac
+    vals = {lo, lo + 1, hi, hi - 1, 0, 1, -1, one, one - 1, one + 1, -one, one // 2,
+            span, span - 1, -span, -span - 1, span + 1, -span + 1}
+    if nx.sigmoid.method == "pwl":
+        for brk in pwl_rom(nx)[0]:
+            vals |= {brk - 1, brk, brk + 1, -brk + 1, -brk, -brk - 1}
+    return sorted(v for v in vals if lo <= v <= hi)
+
+
+def rowwise_edges(params: dict) -> list[dict]:
+    """Every opcode on the corner values, paired with extreme second operands."""
+    vals = edge_values(params)
+    bits = numerics_of(params).rowwise.bits
+    lo, hi = -(1 << (bits - 1)), (1 << (bits - 1)) - 1
+    beats = []
+    for op in range(len(OPS)):
+        for a in vals:
+            for b in (lo, hi, a):
+                beats.append({"op": op, "a": a, "b": b, "c": hi if b == lo else lo})
+    return beats
+
+
+#: parameter sets of the suite: both sigmoid methods, and a narrow format that saturates
+TEST_NUMERICS = (
+    {},
+    {"sigmoid": {"method": "pwl", "segments": 1}},
+    {"sigmoid": {"method": "pwl", "segments": 3}},
+    {"sigmoid": {"method": "lut", "lut_entries": 256}},
+    {"rowwise": {"bits": 12, "frac": 6}, "sigmoid": {"method": "pwl", "segments": 5}},
+    {"rowwise": {"bits": 12, "frac": 6}, "sigmoid": {"method": "lut", "lut_entries": 64}},
+)
+#: the narrow LUT set, shared with the compositions' test parameters
+NARROW_LUT = TEST_NUMERICS[-1]
+
+
+
+def edge_beats(params: dict, names: tuple[str, ...]) -> list[dict]:
+    """Beats of signed row-wise fields ``names``: each field swept over the corner
+    values while the others cycle through them at different strides."""
+    vals = edge_values(params)
+    n = len(vals)
+    beats = [{name: vals[0] for name in names}, {name: vals[-1] for name in names}]
+    for pos, name in enumerate(names):
+        for i, v in enumerate(vals):
+            beats.append({other: v if other == name else vals[(i * (3 + 2 * k) + pos) % n]
+                          for k, other in enumerate(names)})
+    return beats
+
+
+def random_beats(params: dict, rng, operations: int, names: tuple[str, ...]) -> list[dict]:
+    """``operations`` beats of signed row-wise fields ``names`` from :func:`random_values`."""
+    g = np_rng(rng)
+    cols = [random_values(params, g, operations) for _ in names]
+    return [{name: int(col[i]) for name, col in zip(names, cols)} for i in range(operations)]
+
+
+# Imported here, not at the top: rtl.units imports rtl.glu and rtl.mlgru, which
+# import this module's pieces, so they must all be defined before the registry loads.
+from rtl.units import register  # noqa: E402
+
+SPEC = register(UnitSpec(
+    name="rowwise",
+    build=rowwise_build,
+    in_layout=rowwise_in_layout,
+    out_layout=rowwise_out_layout,
+    golden=rowwise_golden,
+    random_stimulus=rowwise_random,
+    edge_stimulus=rowwise_edges,
+    default_params={},
+    test_params=tuple({"numerics": n} for n in TEST_NUMERICS),
+))
