@@ -6,8 +6,6 @@ to Verilog that must be lint-clean under verilator -Wall, and simulated in
 Icarus with and without back-pressure.
 """
 
-import warnings
-
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -15,16 +13,6 @@ from hypothesis import strategies as st
 
 from rtl import harness
 from rtl.units import UNITS
-
-with warnings.catch_warnings():
-    # On a failure Hypothesis imports libcst to suggest a patch; that import warns
-    # (mypy_extensions.TypedDict is deprecated) and -W error turns it into an
-    # INTERNALERROR that hides the failing example. Import it once, quietly.
-    warnings.simplefilter("ignore", DeprecationWarning)
-    try:
-        import hypothesis.extra._patching  # noqa: F401
-    except ImportError:
-        pass
 
 CASES = [pytest.param(name, params, id=f"{name}-{i}")
          for name, spec in sorted(UNITS.items()) for i, params in enumerate(spec.test_params)]
