@@ -24,6 +24,7 @@ from cosim.errors import CosimError
 from cosim.graph import build_graph, export, totals
 from cosim.numerics.engines import ENGINES, FixedEngine, FloatEngine
 from cosim.numerics.fidelity import compare
+from cosim.sim import simulate
 from cosim.weights import PreparedWeights, RandomWeights
 
 log = logging.getLogger("cosim")
@@ -53,7 +54,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--dump-logits", type=Path, metavar="FILE.npy",
                    help="write the logits of every position, float32 [tokens, vocab]")
     p.add_argument("--engine", choices=sorted(ENGINES), default="float",
-                   help="engine whose logits --dump-logits writes (default: float)")
+                   help="engine of --dump-logits and --generate (default: float)")
+    p.add_argument("--generate", type=int, metavar="N", default=0,
+                   help="greedy-decode N tokens after the --tokens prompt")
     p.add_argument("--numerics", choices=("full", "off"),
                    help="full: fixed-point values travel with the simulated events "
                         "(fidelity, counted activity); off: timing only, expected "
@@ -118,8 +121,11 @@ def run(args: argparse.Namespace) -> dict:
         "schedule": {"name": schedule.name, "numerics": as_dict(numerics)},
     }
     tokens = parse_tokens(args.tokens, cfg.vocab_size)
-    if args.dump_logits and not tokens:
-        raise CosimError("--dump-logits needs --tokens")
+    for flag, wanted in (("--dump-logits", args.dump_logits), ("--generate", args.generate)):
+        if wanted and not tokens:
+            raise CosimError(f"{flag} needs --tokens")
+    if args.generate < 0:
+        raise CosimError(f"--generate must be a positive count of tokens, not {args.generate}")
     mode = args.numerics or ("full" if report["model"]["parameters"] < FULL_NUMERICS_BELOW
                              else "off")
     report["sim"] = {"numerics": mode, "numerics_rule":
@@ -133,8 +139,6 @@ def run(args: argparse.Namespace) -> dict:
         weights = PreparedWeights(cfg, source)
         reference = FloatEngine(graph, cfg, weights)
         golden = FixedEngine(graph, cfg, weights, numerics)
-    from cosim.sim import simulate
-
     outcome = simulate(graph, cfg, schedule, engine=golden if mode == "full" else None,
                        tokens=tokens, trace=bool(args.trace or args.out),
                        progress=lambda t: _progress(t, "co-sim"))
@@ -151,6 +155,11 @@ def run(args: argparse.Namespace) -> dict:
         if args.dump_logits:
             logits = gold_logits if args.engine == "fixed" else ref_logits
             _write(args.dump_logits, lambda f: np.save(f, logits.astype(np.float32)))
+        if args.generate:
+            engine = golden if args.engine == "fixed" else reference
+            engine.reset()
+            report["generated"] = {"engine": args.engine, "prompt": tokens,
+                                   "tokens": engine.generate(tokens, args.generate)}
     if args.trace:
         from cosim.sim.report import chrome_trace
 
@@ -211,6 +220,10 @@ def summary(report: dict) -> str:
             f"  fixed-point vs float over {n['tokens']} tokens: top-1 agreement "
             f"{n['top1_agreement']:.3f}, min cosine {n['cosine_min']:.5f}, max |err| "
             f"{n['max_abs_err']:.3g}, overflows {n['overflow_count']}")
+    if "generated" in report:
+        g = report["generated"]
+        lines.append(f"  greedy ({g['engine']}): {','.join(map(str, g['prompt']))} -> "
+                     f"{','.join(map(str, g['tokens']))}")
     return "\n".join(lines)
 
 

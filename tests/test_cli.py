@@ -47,6 +47,17 @@ def test_dump_logits(tmp_path, checkpoint, engine):
     assert logits.shape == (4, 50) and logits.dtype == np.float32
 
 
+@pytest.mark.parametrize("engine", ["float", "fixed"])
+def test_greedy_generation(tmp_path, engine, capsys):
+    out = tmp_path / "r.json"
+    assert main(["models/tiny.yaml", "--tokens", "1,2,3", "--generate", "4", "--engine",
+                 engine, "--json", str(out)]) == 0
+    generated = json.loads(out.read_text())["generated"]
+    assert generated["engine"] == engine and len(generated["tokens"]) == 4
+    assert all(0 <= t < 256 for t in generated["tokens"])
+    assert f"greedy ({engine}): 1,2,3 -> " in capsys.readouterr().out
+
+
 def test_checkpoint_logits_equal_the_random_weights_it_was_made_from(tmp_path, checkpoint):
     """A checkpoint round trip computes the same model as its weight source."""
     folder, cfg = checkpoint
@@ -74,6 +85,8 @@ def test_checkpoint_sizes_override_the_yaml_and_summary_says_so(checkpoint, caps
     (["models/tiny.yaml", "--tokens", "1,x"], "--tokens must be comma-separated integers"),
     (["models/tiny.yaml", "--tokens", "256"], "outside the vocabulary [0, 256)"),
     (["models/tiny.yaml", "--dump-logits", "x.npy"], "--dump-logits needs --tokens"),
+    (["models/tiny.yaml", "--generate", "3"], "--generate needs --tokens"),
+    (["models/tiny.yaml", "--tokens", "1", "--generate", "-1"], "--generate must be"),
     (["models/tiny.yaml", "--checkpoint", "/nonexistent/ckpt"], "/nonexistent/ckpt"),
     (["models/tiny.yaml", "--graph", "g.png"], "--graph needs"),
 ])
