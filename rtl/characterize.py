@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import hashlib
-import inspect
 import json
 import re
 import subprocess
@@ -104,10 +103,22 @@ def resources(unit: str, params: dict, workdir: Path, pnr: bool = True) -> dict:
     return record
 
 
+def _sources() -> str:
+    """Digest of every file the units are generated from: rtl/ and the golden numerics.
+
+    A unit is built from shared pieces (rowwise, sigmoid, flow) and constants of
+    cosim/numerics, so any of them changing invalidates every cached record.
+    """
+    digest = hashlib.sha256()
+    folders = (Path(__file__).parent, Path(__file__).parent.parent / "cosim" / "numerics")
+    for path in sorted(p for folder in folders for p in folder.glob("*.py")):
+        digest.update(path.read_bytes())
+    return digest.hexdigest()
+
+
 def _key(unit: str, params: dict, pnr: bool) -> str:
-    source = inspect.getsource(sys.modules[UNITS[unit].build.__module__])
-    text = json.dumps({"unit": unit, "params": params, "pnr": pnr,
-                       "source": hashlib.sha256(source.encode()).hexdigest()}, sort_keys=True)
+    text = json.dumps({"unit": unit, "params": params, "pnr": pnr, "source": _sources()},
+                      sort_keys=True)
     return hashlib.sha256(text.encode()).hexdigest()
 
 

@@ -17,6 +17,7 @@ from functools import partial
 import numpy as np
 from myhdl import Signal, always, always_comb, block, enum, intbv
 
+from rtl.flow import readback
 from rtl.spec import UnitSpec, fixed_of, numerics_of
 from rtl.stream import Field, Layout
 from rtl.units import register
@@ -96,11 +97,12 @@ def quantize(clk, rst, i_valid, i_ready, i_data, o_valid, o_ready, o_data, *, n,
     r2 = Signal(intbv(0, min=0, max=4 * ymax + 2))
     step = Signal(intbv(0, min=0, max=nb + 1))
     recip = Signal(intbv(0, min=0, max=1 << nb))
+    # read-back: read, two partial products, their sum, rounding, clamp (5 registers)
+    run = Signal(bool(0))
     ridx = Signal(intbv(0, min=0, max=n))
-    issue = Signal(bool(0))
-    ocnt = Signal(intbv(0, min=0, max=n + 1))
     adv = Signal(bool(0))
-    va, vb, vc, vd = (Signal(bool(0)) for _ in range(4))
+    done = Signal(bool(0))
+    reader = readback(clk, rst, run, ridx, adv, o_valid, o_ready, done, n=n, depth=5)
     rdata = Signal(intbv(0, min=-ymax, max=ymax))
     # y * recip as two registered partial products, so each fits a few DSP tiles
     low = min(SPLIT, nb - 1)
@@ -116,8 +118,8 @@ def quantize(clk, rst, i_valid, i_ready, i_data, o_valid, o_ready, o_data, *, n,
     @always_comb
     def comb():
         y.next = i_data[bits:].signed()
-        adv.next = o_ready or not o_valid
         i_ready.next = state == phase.LOAD
+        run.next = state == phase.EMIT
 
     @always_comb
     def absval():
@@ -157,12 +159,6 @@ def quantize(clk, rst, i_valid, i_ready, i_data, o_valid, o_ready, o_data, *, n,
             state.next = phase.LOAD
             cnt.next = 0
             amax.next = 0
-            va.next = 0
-            vb.next = 0
-            vc.next = 0
-            vd.next = 0
-            issue.next = 0
-            o_valid.next = 0
         else:
             if state == phase.LOAD:
                 if i_valid:
@@ -181,9 +177,6 @@ def quantize(clk, rst, i_valid, i_ready, i_data, o_valid, o_ready, o_data, *, n,
             elif state == phase.DIV:
                 if step == 0:
                     state.next = phase.EMIT
-                    ridx.next = 0
-                    issue.next = 1
-                    ocnt.next = 0
                 elif r2 >= amax:
                     rem.next = r2 - amax
                     recip.next = (recip << 1) | 1
@@ -192,28 +185,9 @@ def quantize(clk, rst, i_valid, i_ready, i_data, o_valid, o_ready, o_data, *, n,
                     rem.next = r2
                     recip.next = recip << 1
                     step.next = step - 1
-            elif adv:
-                va.next = issue
-                if issue:
-                    if ridx == n - 1:
-                        issue.next = 0
-                    else:
-                        ridx.next = ridx + 1
-                vb.next = va
-                vc.next = vb
-                vd.next = vc
-                o_valid.next = vd
-                if o_valid and o_ready:
-                    if ocnt == n - 1:
-                        state.next = phase.LOAD
-                        amax.next = 0
-                        va.next = 0
-                        vb.next = 0
-                        vc.next = 0
-                        vd.next = 0
-                        o_valid.next = 0
-                    else:
-                        ocnt.next = ocnt + 1
+            elif done:
+                state.next = phase.LOAD
+                amax.next = 0
 
     @always(clk.posedge)
     def datapath():
@@ -230,7 +204,7 @@ def quantize(clk, rst, i_valid, i_ready, i_data, o_valid, o_ready, o_data, *, n,
             else:
                 qout.next = shifted_r
 
-    return comb, absval, divstep, split, rounding, pack, write, control, datapath
+    return reader, comb, absval, divstep, split, rounding, pack, write, control, datapath
 
 
 def build(params: dict):

@@ -19,6 +19,7 @@ import numpy as np
 from myhdl import Signal, always, always_comb, block, enum, intbv
 
 from cosim.numerics.nonlinear import rsqrt_seeds
+from rtl.flow import readback
 from rtl.spec import UnitSpec, fixed_of, numerics_of
 from rtl.stream import Field, Layout
 from rtl.units import register
@@ -134,12 +135,12 @@ def rmsnorm(clk, rst, i_valid, i_ready, i_data, o_valid, o_ready, o_data, *, n, 
     steps = Signal(intbv(0, min=0, max=newton + 1))
     sh = Signal(intbv(0, min=e_lo + sh_off - 1, max=e_hi + sh_off + 1))
     r = Signal(intbv(0, min=0, max=r_max))
+    # emit pipeline: read, x*r, round, clamp, z*w, round, clamp (7 registers)
+    run = Signal(bool(0))
     ridx = Signal(intbv(0, min=0, max=n))
-    issue = Signal(bool(0))
-    ocnt = Signal(intbv(0, min=0, max=n))
     adv = Signal(bool(0))
-    # emit pipeline: read, x*r, round, clamp, z*w, round, clamp (valid bits va..vf)
-    va, vb, vc, vd, ve, vf = (Signal(bool(0)) for _ in range(6))
+    done = Signal(bool(0))
+    reader = readback(clk, rst, run, ridx, adv, o_valid, o_ready, done, n=n, depth=7)
     xa = Signal(intbv(0, min=lo, max=hi + 1))
     wa, wb, wc, wd = (Signal(intbv(0, min=lo, max=hi + 1)) for _ in range(4))
     xr = Signal(intbv(0, min=-xmax * r_max, max=xmax * r_max))
@@ -156,7 +157,7 @@ def rmsnorm(clk, rst, i_valid, i_ready, i_data, o_valid, o_ready, o_data, *, n, 
         x_in.next = i_data[bits:].signed()
         w_in.next = i_data[2 * bits:bits].signed()
         i_ready.next = state == phase.LOAD
-        adv.next = o_ready or not o_valid
+        run.next = state == phase.EMIT
 
     @always_comb
     def square():
@@ -234,14 +235,6 @@ def rmsnorm(clk, rst, i_valid, i_ready, i_data, o_valid, o_ready, o_data, *, n, 
             state.next = phase.LOAD
             cnt.next = 0
             ss.next = 0
-            va.next = 0
-            vb.next = 0
-            vc.next = 0
-            vd.next = 0
-            ve.next = 0
-            vf.next = 0
-            issue.next = 0
-            o_valid.next = 0
         else:
             if lv2:
                 ss.next = ss + sq_r
@@ -300,36 +293,10 @@ def rmsnorm(clk, rst, i_valid, i_ready, i_data, o_valid, o_ready, o_data, *, n, 
                     r.next = y
                 else:
                     r.next = y << (-sh)
-                ridx.next = 0
-                ocnt.next = 0
-                issue.next = 1
                 state.next = phase.EMIT
-            elif adv:
-                va.next = issue
-                if issue:
-                    if ridx == n - 1:
-                        issue.next = 0
-                    else:
-                        ridx.next = ridx + 1
-                vb.next = va
-                vc.next = vb
-                vd.next = vc
-                ve.next = vd
-                vf.next = ve
-                o_valid.next = vf
-                if o_valid and o_ready:
-                    if ocnt == n - 1:
-                        state.next = phase.LOAD
-                        ss.next = 0
-                        va.next = 0
-                        vb.next = 0
-                        vc.next = 0
-                        vd.next = 0
-                        ve.next = 0
-                        vf.next = 0
-                        o_valid.next = 0
-                    else:
-                        ocnt.next = ocnt + 1
+            elif done:
+                state.next = phase.LOAD
+                ss.next = 0
 
     @always(clk.posedge)
     def datapath():
@@ -356,7 +323,7 @@ def rmsnorm(clk, rst, i_valid, i_ready, i_data, o_valid, o_ready, o_data, *, n, 
             else:
                 out.next = zw_r
 
-    return (inputs, square, scale, rounding_mean, leading_one, normalise, lookup, rom,
+    return (reader, inputs, square, scale, rounding_mean, leading_one, normalise, lookup, rom,
             newton_products, emit_rounding, drive, store, squares, control, datapath)
 
 

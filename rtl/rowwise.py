@@ -17,9 +17,10 @@ from dataclasses import dataclass
 from functools import partial
 
 import numpy as np
-from myhdl import ConcatSignal, Signal, always, always_comb, block, concat, intbv
+from myhdl import ConcatSignal, Signal, always, always_comb, block, intbv
 
 from cosim.config.schedule import Numerics
+from rtl.flow import stream_ctrl
 from rtl.sigmoid import pwl_rom, sigmoid_latency, sigmoid_pipe
 from rtl.spec import UnitSpec, fixed_of, numerics_of
 from rtl.stream import Field, Layout
@@ -57,56 +58,52 @@ def delay(clk, en, x, y, n):
 
 
 @block
+def saturate_reg(clk, en, s, y):
+    """y <= s clamped to y's range when en: the output register of every
+    saturating piece (add, 1 - x, multiply)."""
+    lo, hi, bits = y.min, y.max - 1, len(y)
+
+    @always(clk.posedge)
+    def saturate():
+        if en:
+            if s > hi:
+                y.next = hi
+            elif s < lo:
+                y.next = lo
+            else:
+                y.next = s[bits:].signed()
+
+    return saturate
+
+
+@block
 def add_pipe(clk, en, a, b, y):
     """FixedPoint.add: saturating a + b; one register."""
-    lo, hi, bits = y.min, y.max - 1, len(y)
-    s = Signal(intbv(0, min=2 * lo, max=2 * hi + 1))
+    s = Signal(intbv(0, min=2 * y.min, max=2 * (y.max - 1) + 1))
 
     @always_comb
     def total():
         s.next = a + b
 
-    @always(clk.posedge)
-    def saturate():
-        if en:
-            if s > hi:
-                y.next = hi
-            elif s < lo:
-                y.next = lo
-            else:
-                y.next = s[bits:].signed()
-
-    return total, saturate
+    return total, saturate_reg(clk, en, s, y)
 
 
 @block
 def one_minus_pipe(clk, en, a, y, one):
     """FixedPoint.one_minus: saturating one - a; one register."""
-    lo, hi, bits = y.min, y.max - 1, len(y)
-    s = Signal(intbv(0, min=one - hi - 1, max=one - lo + 1))
+    s = Signal(intbv(0, min=one - y.max, max=one - y.min + 1))
 
     @always_comb
     def diff():
         s.next = one - a
 
-    @always(clk.posedge)
-    def saturate():
-        if en:
-            if s > hi:
-                y.next = hi
-            elif s < lo:
-                y.next = lo
-            else:
-                y.next = s[bits:].signed()
-
-    return diff, saturate
+    return diff, saturate_reg(clk, en, s, y)
 
 
 @block
 def mul_pipe(clk, en, a, b, y, frac):
     """FixedPoint.mul: (a*b + 2**(frac-1)) >> frac, saturated; two registers
     (product, then round and saturate)."""
-    lo, hi, bits = y.min, y.max - 1, len(y)
     plo, phi = min(a.min * (b.max - 1), (a.max - 1) * b.min), a.min * b.min
     prod = Signal(intbv(0, min=plo, max=phi + 1))
     half = (1 << (frac - 1)) if frac else 0
@@ -121,17 +118,7 @@ def mul_pipe(clk, en, a, b, y, frac):
     def rounding():
         r.next = (prod + half) >> frac
 
-    @always(clk.posedge)
-    def saturate():
-        if en:
-            if r > hi:
-                y.next = hi
-            elif r < lo:
-                y.next = lo
-            else:
-                y.next = r[bits:].signed()
-
-    return multiply, rounding, saturate
+    return multiply, rounding, saturate_reg(clk, en, r, y)
 
 
 @block
@@ -253,39 +240,6 @@ class Datapath:
 
 
 # -- stream plumbing ----------------------------------------------------------------
-
-
-@block
-def stream_ctrl(clk, rst, i_valid, i_ready, o_valid, o_ready, en, depth):
-    """Valid bits of a ``depth``-stage pipeline that stalls as a whole when its
-    output is held: en = o_ready or not o_valid, and i_ready = en."""
-    valid = Signal(intbv(0)[depth:])
-
-    @always_comb
-    def enable():
-        en.next = o_ready or not valid[depth - 1]
-
-    @always_comb
-    def ports():
-        i_ready.next = en
-        o_valid.next = valid[depth - 1]
-
-    if depth == 1:
-        @always(clk.posedge)
-        def shift():
-            if rst:
-                valid.next = 0
-            elif en:
-                valid.next = i_valid
-    else:
-        @always(clk.posedge)
-        def shift():
-            if rst:
-                valid.next = 0
-            elif en:
-                valid.next = concat(valid[depth - 1:0], i_valid)
-
-    return enable, ports, shift
 
 
 @block

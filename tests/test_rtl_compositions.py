@@ -7,10 +7,9 @@ FixedEngine executes it, and their pipelines for one beat per cycle.
 
 from __future__ import annotations
 
-import random
-
 import numpy as np
 import pytest
+from test_rtl_rowwise import assert_back_to_back
 
 from cosim.config.model import ModelConfig
 from cosim.graph import build_graph, ordered
@@ -109,13 +108,7 @@ LATENCY_CASES = [
                          ids=[f"{s.name}-{i}" for i, (s, _, _) in enumerate(LATENCY_CASES)])
 def test_back_to_back_one_beat_per_cycle(spec, params, latency):
     """1000 consecutive beats without back-pressure: II = 1 and a fixed latency."""
-    params = spec.with_defaults(params)
-    stim = spec.random_stimulus(params, random.Random(2), 1000)
-    res = harness.simulate(spec, params, stim)
-    assert res.outputs == spec.golden(params, stim)
-    assert np.all(np.diff(res.in_cycles) == 1)
-    assert np.all(np.diff(res.out_cycles) == 1)
-    assert res.latency == latency
+    assert_back_to_back(spec, spec.with_defaults(params), 2, latency)
 
 
 def test_mlgru_recurrence_over_tokens(tmp_path):

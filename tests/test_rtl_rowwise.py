@@ -107,16 +107,22 @@ def test_test_params_cover_both_sigmoid_methods():
     assert {("pwl", 1), ("pwl", 3), ("pwl", 5), ("lut", 256)} <= methods
 
 
+def assert_back_to_back(spec, params: dict, seed: int, latency: int) -> None:
+    """1000 consecutive beats without back-pressure: bit exact, II = 1 and a fixed
+    latency (shared with tests/test_rtl_compositions.py)."""
+    stim = spec.random_stimulus(params, random.Random(seed), 1000)
+    res = harness.simulate(spec, params, stim)
+    assert res.outputs == spec.golden(params, stim)
+    assert np.all(np.diff(res.in_cycles) == 1)
+    assert np.all(np.diff(res.out_cycles) == 1)
+    assert res.latency == latency
+
+
 @pytest.mark.parametrize("params, latency", [({}, 11), (NARROW_LUT, 8)],
                          ids=["pwl", "lut"])
 def test_back_to_back_one_beat_per_cycle(params, latency):
     """1000 consecutive beats without back-pressure: II = 1 and a fixed latency."""
-    stim = SPEC.random_stimulus(params, random.Random(5), 1000)
-    res = harness.simulate(SPEC, params, stim)
-    assert res.outputs == SPEC.golden(params, stim)
-    assert np.all(np.diff(res.in_cycles) == 1)
-    assert np.all(np.diff(res.out_cycles) == 1)
-    assert res.latency == latency
+    assert_back_to_back(SPEC, params, 5, latency)
 
 
 def test_back_pressure_keeps_order_and_values(tmp_path):

@@ -1,0 +1,95 @@
+"""Flow control shared by the stream units: valid bits of a pipeline that stalls as a whole.
+
+:func:`stream_ctrl` is the control of every fixed-latency pipeline: a shift
+register of valid bits advancing whenever the output is not held
+(``en = o_ready or not o_valid``). The row-wise pipelines use it as it is;
+:func:`readback` puts an address counter in front of it for the units that
+first store a whole vector and then re-read it through a pipeline (quantize and
+rmsnorm). Both of those had the same hand-written copy of this logic (valid bits
+va..vd or va..vf, a read index, an output count to n - 1); keeping it in one
+place keeps their handshakes identical and lets a fix reach both.
+"""
+
+from __future__ import annotations
+
+from myhdl import Signal, always, always_comb, block, concat, intbv
+
+
+@block
+def stream_ctrl(clk, rst, i_valid, i_ready, o_valid, o_ready, en, depth):
+    """Valid bits of a ``depth``-stage pipeline that stalls as a whole when its
+    output is held: en = o_ready or not o_valid, and i_ready = en (``i_ready``
+    may be None when nothing reads it)."""
+    valid = Signal(intbv(0)[depth:])
+
+    @always_comb
+    def enable():
+        en.next = o_ready or not valid[depth - 1]
+
+    if i_ready is None:
+        @always_comb
+        def ports():
+            o_valid.next = valid[depth - 1]
+    else:
+        @always_comb
+        def ports():
+            i_ready.next = en
+            o_valid.next = valid[depth - 1]
+
+    if depth == 1:
+        @always(clk.posedge)
+        def shift():
+            if rst:
+                valid.next = 0
+            elif en:
+                valid.next = i_valid
+    else:
+        @always(clk.posedge)
+        def shift():
+            if rst:
+                valid.next = 0
+            elif en:
+                valid.next = concat(valid[depth - 1:0], i_valid)
+
+    return enable, ports, shift
+
+
+@block
+def readback(clk, rst, run, ridx, adv, o_valid, o_ready, done, *, n, depth):
+    """Re-read a stored ``n``-vector through a ``depth``-stage pipeline.
+
+    While ``run`` is high, each advancing cycle (``adv = o_ready or not o_valid``)
+    issues the next read address ``ridx`` = 0, 1, ..., n - 1; the unit's datapath
+    registers ``store[ridx]`` and its results on ``adv``, depth registers in all
+    up to the output, and :func:`stream_ctrl` carries the matching valid bits, the
+    last being ``o_valid``. ``done`` is high (combinationally) during the
+    handshake of the n-th output beat, when the unit leaves its emit phase; the
+    pipeline is then empty and the address counter is re-armed at 0, so the next
+    run starts on the cycle ``run`` rises, as an explicit start would.
+    """
+    issue = Signal(bool(1))
+    go = Signal(bool(0))
+    ocnt = Signal(intbv(0, min=0, max=n))
+    ctrl = stream_ctrl(clk, rst, go, None, o_valid, o_ready, adv, depth)
+
+    @always_comb
+    def status():
+        go.next = run and issue
+        done.next = o_valid and o_ready and ocnt == n - 1
+
+    @always(clk.posedge)
+    def count():
+        if rst or done:
+            issue.next = 1
+            ridx.next = 0
+            ocnt.next = 0
+        else:
+            if go and adv:
+                if ridx == n - 1:
+                    issue.next = 0
+                else:
+                    ridx.next = ridx + 1
+            if o_valid and o_ready:
+                ocnt.next = ocnt + 1
+
+    return ctrl, status, count
