@@ -205,7 +205,7 @@ class Energy:
     """Per-action energies and static power; every number names its source."""
 
     static: StaticPower = field(
-        default_factory=lambda: StaticPower(1.0, "placeholder board idle power, not measured"),
+        default_factory=lambda: StaticPower(1.0, "assumption: 1 W idle, not measured"),
         metadata={"doc": "static power"})
     ternary_add: Action = field(
         default_factory=lambda: Action(0.05, f"{_H}: 16-bit integer add"),
