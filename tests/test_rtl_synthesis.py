@@ -54,3 +54,22 @@ def test_cli_measures_a_small_matvec_without_publishing(tmp_path, monkeypatch, c
     assert record["fmax_mhz"] is None
     assert list((tmp_path / "cache").glob("*.json"))
     assert "matvec" in capsys.readouterr().out
+
+
+@pytest.mark.slow
+def test_characterisation_runs_with_a_bare_path(tmp_path):
+    """Regression: the yowasp tools were looked up on PATH, which a bare venv run lacks."""
+    import os
+    import subprocess
+    import sys
+
+    env = {"HOME": os.environ.get("HOME", str(tmp_path)), "PATH": "/usr/bin:/bin",
+           "XDG_CACHE_HOME": str(tmp_path / "cache")}
+    proc = subprocess.run([sys.executable, "-m", "rtl.characterize", "--unit", "matvec",
+                           "--param", "tp=2", "--param", "cols=3", "--no-publish",
+                           "--json", str(tmp_path / "run.json")],
+                          env=env, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    (record,) = __import__("json").loads((tmp_path / "run.json").read_text())
+    assert record["fmax_mhz"] > 0 and record["lut4_total"] > 0
+    assert "?" not in record["tools"].values()
