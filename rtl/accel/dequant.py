@@ -13,6 +13,9 @@ from myhdl import Signal, always, always_comb, block, intbv
 
 from rtl.flow import stream_ctrl
 
+#: registers from a row sum to its dequantised value
+DEPTH = 3
+
 
 @block
 def dequant(clk, rst, i_valid, i_ready, acc, gain, shm1, o_valid, o_ready, y):
@@ -23,7 +26,7 @@ def dequant(clk, rst, i_valid, i_ready, acc, gain, shm1, o_valid, o_ready, y):
     r = Signal(intbv(0, min=-pmax, max=pmax + 1))
     lo, hi = y.min, y.max - 1
     en = Signal(bool(0))
-    ctrl = stream_ctrl(clk, rst, i_valid, i_ready, o_valid, o_ready, en, 3)
+    ctrl = stream_ctrl(clk, rst, i_valid, i_ready, o_valid, o_ready, en, DEPTH)
 
     @always_comb
     def rounding():

@@ -41,6 +41,10 @@ from rtl.units import UNITS
 OP_IN, OP_RMS, OP_QUANT, OP_MV, OP_ROW, OP_OUT = (OPCODES[k] for k in (
     "in", "rmsnorm", "quantize", "matvec", "row", "out"))
 
+#: the sequencer's cycles around every instruction: FETCH and DECODE before it, the
+#: feeder's read register before the first beat, and the cycle that sees it retire
+SEQUENCER_CYCLES = {"fetch": 2, "read": 1, "retire": 1}
+
 #: memory image files of the export
 FILES = {"instr": "instr.hex", "const": "const.hex", "weights": "weights.hex"}
 
@@ -69,37 +73,34 @@ class Bundle:
 
 
 @block
-def pick(sel, k, v_in, d_in, v_prev, d_prev, v_out, d_out):
-    """(v_out, d_out) = (v_in, d_in) when sel == k, else the previous link of the chain."""
+def pick(sel, k, x_in, x_prev, x_out):
+    """x_out = x_in when sel == k, else the previous link of the chain."""
     @always_comb
     def mux():
         if sel == k:
-            v_out.next = v_in
-            d_out.next = d_in
+            x_out.next = x_in
         else:
-            v_out.next = v_prev
-            d_out.next = d_prev
+            x_out.next = x_prev
     return mux
 
 
 @block
-def chain(sel, valids, datas, v_out, d_out):
-    """Select stream ``sel`` of several (valid, data) pairs, without a list-of-signals memory."""
-    if len(valids) == 1:
-        v0, d0 = valids[0], datas[0]
+def chain(sel, xs, x_out):
+    """Signal ``sel`` of ``xs`` by a chain of 2-way muxes (no list-of-signals memory,
+    which MyHDL cannot mix with port connections)."""
+    if len(xs) == 1:
+        x0 = xs[0]
 
         @always_comb
         def only():
-            v_out.next = v0
-            d_out.next = d0
+            x_out.next = x0
         return only
     links = []
-    v_prev, d_prev = valids[0], datas[0]
-    for k in range(1, len(valids)):
-        v = v_out if k == len(valids) - 1 else Signal(bool(0))
-        dd = d_out if k == len(valids) - 1 else Signal(intbv(0)[len(d_out):])
-        links.append(pick(sel, k, valids[k], datas[k], v_prev, d_prev, v, dd))
-        v_prev, d_prev = v, dd
+    prev = xs[0]
+    for k in range(1, len(xs)):
+        x = x_out if k == len(xs) - 1 else Signal(intbv(0)[len(x_out):])
+        links.append(pick(sel, k, xs[k], prev, x))
+        prev = x
     return links
 
 
@@ -133,32 +134,32 @@ def lane(clk, rst, d: Design, ctl: dict, in_data, ready, done, rda):
     qnt = [ports(bits, abits + bits) for _ in d.quant_sizes]
     accbits = num.accumulator_bits
     mv = ports(qw + 2 * tp + 1, accbits)
-    units = [("rowwise", unit_params(d, "rowwise"), row),
-             ("matvec", unit_params(d, "matvec"), mv)]
-    units += [("rmsnorm", unit_params(d, "rmsnorm", n), p) for n, p in zip(d.rms_sizes, rms)]
-    units += [("quantize", unit_params(d, "quantize", n), p)
+    dq_ready = Signal(bool(0))
+    units = [("rowwise", unit_params(d, "rowwise"), row, one),
+             ("matvec", unit_params(d, "matvec"), mv, dq_ready)]
+    units += [("rmsnorm", unit_params(d, "rmsnorm", n), p, one)
+              for n, p in zip(d.rms_sizes, rms)]
+    units += [("quantize", unit_params(d, "quantize", n), p, one)
               for n, p in zip(d.quant_sizes, qnt)]
-    insts = [_unit(name, params)(clk, rst, p.i_valid, p.i_ready, p.i_data, p.o_valid, one,
-                                 p.o_data) for name, params, p in units]
+    insts = [_unit(name, params)(clk, rst, p.i_valid, p.i_ready, p.i_data, p.o_valid, o_ready,
+                                 p.o_data) for name, params, p, o_ready in units]
     acc = Signal(intbv(0, min=-(1 << (accbits - 1)), max=1 << (accbits - 1)))
     absmax = Signal(intbv(1, min=0, max=1 << bits))
     gain = Signal(intbv(0, min=0, max=(1 << bits) << num.scale_bits))
-    dq_ready, dq_valid = Signal(bool(0)), Signal(bool(0))
+    dq_valid = Signal(bool(0))
     dq_y = Signal(intbv(0, min=vmin, max=vmax))
     insts.append(dequant(clk, rst, mv.o_valid, dq_ready, acc, gain, ctl.shm1, dq_valid,
                          one, dq_y))
 
     rms_v, rms_d = Signal(bool(0)), Signal(intbv(0)[bits:])
-    insts.append(chain(ctl.unit, [p.o_valid for p in rms], [p.o_data for p in rms],
-                       rms_v, rms_d))
     q_v, q_d = Signal(bool(0)), Signal(intbv(0)[abits + bits:])
-    insts.append(chain(ctl.unit, [p.o_valid for p in qnt], [p.o_data for p in qnt],
-                       q_v, q_d))
     rms_ready, q_ready = Signal(bool(0)), Signal(bool(0))
-    insts.append(chain(ctl.unit, [p.i_ready for p in rms], [p.i_ready for p in rms],
-                       rms_ready, Signal(bool(0))))
-    insts.append(chain(ctl.unit, [p.i_ready for p in qnt], [p.i_ready for p in qnt],
-                       q_ready, Signal(bool(0))))
+    insts += [chain(ctl.unit, [p.o_valid for p in rms], rms_v),
+              chain(ctl.unit, [p.o_data for p in rms], rms_d),
+              chain(ctl.unit, [p.o_valid for p in qnt], q_v),
+              chain(ctl.unit, [p.o_data for p in qnt], q_d),
+              chain(ctl.unit, [p.i_ready for p in rms], rms_ready),
+              chain(ctl.unit, [p.i_ready for p in qnt], q_ready)]
 
     @block
     def feed(p, k, op):
