@@ -28,11 +28,9 @@ from cosim.errors import CosimError
 from cosim.graph import build_graph, totals
 from cosim.run import load, parse_tokens
 from cosim.sim.platform import validate
-from cosim.sim.program_timing import predict
 from cosim.weights import PreparedWeights
 from rtl.accel import bench
 from rtl.accel.build import Build, make, unpack_lanes
-from rtl.accel.timing import measure
 from rtl.accel.top import FILES
 
 #: tokens exported when --tokens is not given
@@ -134,6 +132,11 @@ lint:
 """
 
 
+def _table(header: tuple, rows: list) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    return "\n".join(lines + ["| " + " | ".join(str(c) for c in r) + " |" for r in rows])
+
+
 def readme(b: Build) -> str:
     """The folder's README: what it is, ports, memory map, how to run."""
     d, p = b.design, b.program
@@ -141,42 +144,51 @@ def readme(b: Build) -> str:
     layout = d.layout()
     fields = ", ".join(f"{f.name}[{layout.offsets[f.name] + f.width - 1}:"
                        f"{layout.offsets[f.name]}]" for f in layout.fields)
-    stream = ("" if d.resident else
-              f"| `w_addr` | out | {(d.wdepth - 1).bit_length()} | word the sequencer wants "
-              f"next |\n| `w_valid`, `w_ready`, `w_data` | in, out, in | 1, 1, {2 * d.tp} | "
-              "the weight stream: `w_data` is the word at `w_addr` while `w_valid` |\n")
+    dw = d.lanes * bits
+    ports = [("`clk`, `rst`", "in", 1, "clock; synchronous active-high reset"),
+             ("`i_valid`, `i_ready`, `i_data`", "in, out, in", f"1, 1, {dw}",
+              f"input vector, one element of every lane per beat (lane k in bits "
+              f"[{bits}k+{bits - 1}:{bits}k]), {p.in_size} beats per token"),
+             ("`o_valid`, `o_ready`, `o_data`", "out, in, out", f"1, 1, {dw}",
+              f"output vector, same packing, {p.out_size} beats per token")]
+    if not d.resident:
+        ports += [("`w_addr`", "out", (d.wdepth - 1).bit_length(),
+                   "the weight word the sequencer wants"),
+                  ("`w_valid`, `w_ready`, `w_data`", "in, out, in", f"1, 1, {2 * d.tp}",
+                   "the weight stream: `w_data` is the word at `w_addr` while `w_valid`")]
+    weights_where = "ROM" if d.resident else "bench memory behind w_*"
+    memories = [
+        ("instruction ROM (shared)", len(p.instrs), layout.width, f"`{FILES['instr']}`"),
+        ("norm weights, lower bounds (shared)", d.cdepth, bits, f"`{FILES['const']}`"),
+        (f"weights: {d.tp} 2-bit codes a word (00=0, 01=+1, 11=-1)", d.wdepth, 2 * d.tp,
+         f"`{FILES['weights']}` ({weights_where})"),
+        ("vector registers (two read copies)", d.vdepth, bits, ""),
+        ("recurrent state", d.sdepth, bits, ""),
+        ("quantised activations", d.qdepth, d.tp * d.numerics.activation_bits, "")]
+    c = d.cfg
     return f"""# {b.top}
 
-The MatMul-free LM accelerator of model `{d.cfg.name}` ({d.cfg.variant} MLGRU, H={d.cfg.hidden_size},
-{d.cfg.num_hidden_layers} layers) on schedule `{d.schedule.name}`: {d.lanes} lanes, TP={d.tp},
-weights {"on chip (ROM)" if d.resident else "streamed through the w_* port"}.
+The MatMul-free LM accelerator of model `{c.name}` ({c.variant} MLGRU,
+H={c.hidden_size}, {c.num_hidden_layers} layers) on schedule `{d.schedule.name}`:
+{d.lanes} lanes, TP={d.tp}, weights
+{"on chip (ROM)" if d.resident else "streamed through the w_* port"}.
 Exported by `python -m rtl.export`; every file here is generated.
 
 The host computes the embedding row and sends it in; the accelerator runs the
 lane program ({len(p.instrs)} instructions) and sends `{p.out_node}` out
 ({p.out_size} elements per token). Each lane keeps its own recurrent state
-across tokens; all lanes run in lock step on one weight stream.
+across tokens (zero at configuration); all lanes run in lock step on one
+weight stream.
 
 ## Ports
 
-| port | dir | bits | meaning |
-|---|---|---|---|
-| `clk`, `rst` | in | 1 | clock; synchronous active-high reset |
-| `i_valid`, `i_ready`, `i_data` | in, out, in | 1, 1, {d.lanes * bits} | input vector, one element of every lane per beat (lane k in bits {bits}k+{bits - 1}:{bits}k), {p.in_size} beats per token |
-| `o_valid`, `o_ready`, `o_data` | out, in, out | 1, 1, {d.lanes * bits} | output vector, same packing, {p.out_size} beats per token |
-{stream}
+{_table(("port", "dir", "bits", "meaning"), ports)}
+
 Values are signed {bits}-bit fixed point with {d.numerics.rowwise.frac} fractional bits.
 
 ## Memory map (per lane unless shared)
 
-| memory | words | width | file |
-|---|---|---|---|
-| instruction ROM (shared) | {len(p.instrs)} | {layout.width} | `{FILES["instr"]}` |
-| constants: norm weights, lower bounds (shared) | {d.cdepth} | {bits} | `{FILES["const"]}` |
-| weights, {d.tp} 2-bit codes per word (00=0, 01=+1, 11=-1) | {d.wdepth} | {2 * d.tp} | `{FILES["weights"]}` ({"ROM" if d.resident else "bench memory behind w_*"}) |
-| vector registers (two read copies) | {d.vdepth} | {bits} | |
-| recurrent state | {d.sdepth} | {bits} | |
-| quantised activations | {d.qdepth} | {d.tp * d.numerics.activation_bits} | |
+{_table(("memory", "words", "width", "file"), memories)}
 
 Instruction word fields (LSB first): {fields}.
 
@@ -189,7 +201,8 @@ Instruction word fields (LSB first): {fields}.
   back-pressure.
 - `make lint`: `verilator --lint-only -Wall`; the only waivers are line-local
   WIDTH waivers explained at the top of the Verilog file.
-- FuseSoC: `fusesoc --cores-root . run --target sim|lint|synth {b.top.replace("_", "_")}`.
+- FuseSoC: `fusesoc --cores-root . run --target sim|lint|synth
+  mmfree-cosim:accel:{b.top}`.
 """
 
 
@@ -219,17 +232,16 @@ def simulate(b: Build, folder: Path, simulator: str, backpressure: bool) -> dict
         real = b.engine.fx.to_real(got.reshape(d.lanes, tokens, p.out_size)).astype(np.float32)
         np.save(sim / ("logits.npy" if p.out_node.startswith("lm_head") else "hidden.npy"),
                 real)
-    timings = measure(d)
     result = {
         "bit_exact": run.passed and complete and mismatches == 0,
         "tokens": tokens, "lanes": d.lanes, "simulator": simulator,
         "backpressure": backpressure,
         "cycles_per_token": run.cycles[-1] / tokens if run.cycles else None,
-        "simpy_cycles_per_token": predict(p, timings),
+        "simpy_cycles_per_token": b.predicted,
         "mismatches": mismatches,
         "wall_s": wall, "wall_s_per_token": wall / tokens,
         "lane_tokens": b.lane_tokens, "output": p.out_node,
-        "unit_timings": timings,
+        "unit_timings": b.timings,
     }
     (sim / "result.json").write_text(json.dumps(result, indent=2, sort_keys=True) + "\n")
     (sim / "bench.log").write_text(run.log)

@@ -24,11 +24,16 @@ from cosim.config.schedule import ScheduleConfig
 from cosim.graph import build_graph
 from cosim.numerics.engines import FixedEngine
 from cosim.program import Program, compile_program
+from cosim.sim.program_timing import predict
 from rtl.accel import bench
 from rtl.accel.encode import Design, constants, design, instruction_words, weight_words
 from rtl.accel.memory import hex_image
+from rtl.accel.timing import measure
 from rtl.accel.top import FILES, build
 
+#: the bench gives up after this many times the predicted cycles (random back-pressure
+#: stalls each port at most a quarter of the time)
+BENCH_SLACK = 4
 #: tokens of lane k are the --tokens shifted by this stride (mod vocab), so lanes differ
 LANE_STRIDE = 37
 
@@ -41,6 +46,8 @@ class Build:
     engine: FixedEngine
     lane_tokens: list[list[int]]
     expected: np.ndarray                     # [lanes, tokens, out] raw fixed-point
+    timings: dict                            # measured unit timings (rtl.accel.timing)
+    predicted: float                         # SimPy cycles per token
     files: dict[str, str] = field(default_factory=dict)
 
     @property
@@ -149,7 +156,8 @@ def make(cfg: ModelConfig, schedule: ScheduleConfig, weights, tokens: list[int],
     expected = golden_outputs(engine, program.out_node, seqs)
     stim = np.array([[v for t in seq for v in engine.fx.to_fixed(engine.embeddings[t], "embed")]
                      for seq in seqs], np.int64)
-    b = Build(d, engine, seqs, expected)
+    timings = measure(d)
+    b = Build(d, engine, seqs, expected, timings, predict(program, timings))
     top, ports = build(d, engine)
     dw = d.lanes * bits
     layout = d.layout()
@@ -165,7 +173,8 @@ def make(cfg: ModelConfig, schedule: ScheduleConfig, weights, tokens: list[int],
     n_tok = len(tokens)
     b.files[f"{bench.BENCH_NAME}.v"] = bench.bench_text(
         b.top, lanes=d.lanes, bits=bits, in_beats=program.in_size,
-        out_beats=program.out_size, tokens=n_tok, limit=200_000 * (n_tok + 1),
+        out_beats=program.out_size, tokens=n_tok,
+        limit=int(BENCH_SLACK * b.predicted) * n_tok + 1000,
         streamed=not d.resident, wwidth=2 * d.tp, waddr=(d.wdepth - 1).bit_length(),
         wdepth=d.wdepth, seed=seed)
     return b

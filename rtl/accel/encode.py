@@ -117,7 +117,7 @@ class Design:
 
     def name(self) -> str:
         """Module name with the design's parameters in it."""
-        c, s = self.cfg, self.schedule
+        c = self.cfg
         mode = "res" if self.resident else "str"
         return (f"accel_{c.name}_{c.variant}_h{c.hidden_size}_l{c.num_hidden_layers}"
                 f"_tp{self.tp}_lanes{self.lanes}_{mode}").replace("-", "_").replace(".", "_")
