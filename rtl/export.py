@@ -254,11 +254,6 @@ def export(args: argparse.Namespace) -> dict | None:
     tokens = parse_tokens(args.tokens, cfg.vocab_size)
     graph = build_graph(cfg, schedule.numerics)
     validate(schedule, cfg, totals(graph)["weight_bytes_per_token"])
-    b = make(cfg, schedule, PreparedWeights(cfg, source), tokens)
-    b.files["files.f"] = f"{b.top}.v\n"
-    b.files[f"{b.top}.core"] = core_file(b.top, not b.design.resident)
-    b.files["Makefile"] = makefile(b.top)
-    b.files["README.md"] = readme(b)
     out = args.out
     try:
         out.parent.mkdir(parents=True, exist_ok=True)
@@ -266,6 +261,11 @@ def export(args: argparse.Namespace) -> dict | None:
     except OSError as exc:
         raise CosimError(f"cannot write --out {out}: {exc.strerror or exc}") from None
     try:
+        b = make(cfg, schedule, PreparedWeights(cfg, source), tokens)
+        b.files["files.f"] = f"{b.top}.v\n"
+        b.files[f"{b.top}.core"] = core_file(b.top, not b.design.resident)
+        b.files["Makefile"] = makefile(b.top)
+        b.files["README.md"] = readme(b)
         _write(tmp, b.files)
         result = simulate(b, tmp, args.simulate, args.backpressure) if args.simulate else None
         if out.exists():

@@ -16,6 +16,9 @@ import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import myhdl
+import myhdl._block
+import myhdl._simulator
 import numpy as np
 from myhdl import ToVerilogWarning
 
@@ -102,8 +105,22 @@ def unpack_lanes(words: list[int], lanes: int, bits: int) -> np.ndarray:
     return out
 
 
+def _fresh_names() -> None:
+    """Forget the block names MyHDL handed out earlier in this process.
+
+    MyHDL numbers instances by process-wide counters (``core0`` for the first
+    build, ``core0_0`` for the second), so a second export in one process would
+    differ from the first; reset, the names depend on the design alone.
+    """
+    for deco in myhdl._simulator._blocks:
+        deco.calls = 0
+    myhdl._block._name_set.clear()
+    myhdl._block._inst_name_set.clear()
+
+
 def verilog_text(top, ports: dict, name: str) -> str:
     """The MyHDL top converted to Verilog, without the converter's path and date lines."""
+    _fresh_names()
     with tempfile.TemporaryDirectory() as tmp:
         with warnings.catch_warnings():
             # undriven/unread notices about unused unit outputs; verilator -Wall is the check
