@@ -14,10 +14,10 @@ cycle count the SimPy model predicts.
 
 from __future__ import annotations
 
-import os
 import re
 import shutil
 import subprocess
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -141,32 +141,39 @@ class BenchRun:
     log: str
     cycles: list[int]         # cycle at which each token's last output beat left
     outputs: list[int]        # output beats, packed as o_data
+    build_s: float            # wall time to compile the bench (0 when reused)
+    run_s: float              # wall time of the simulation
 
 
 def run(folder: Path, sources: list[str], simulator: str, *, backpressure: bool = True,
-        timeout: float = 3600) -> BenchRun:
-    """Compile and run the bench in ``folder`` with Icarus or Verilator."""
+        timeout: float = 3600, build: bool = True) -> BenchRun:
+    """Compile (unless ``build`` is false: reuse the last build) and run the bench in
+    ``folder`` with Icarus or Verilator."""
     folder = Path(folder)
     plus = [] if backpressure else ["+nobp"]
     if simulator == "icarus":
-        build = ["iverilog", "-g2012", "-o", "bench.vvp", "-s", BENCH_NAME, *sources]
+        compile_cmd = ["iverilog", "-g2012", "-o", "bench.vvp", "-s", BENCH_NAME, *sources]
         sim = ["vvp", "-n", "bench.vvp", *plus]
     elif simulator == "verilator":
-        build = ["verilator", "--binary", "-j", "1", "-Wno-fatal", "-Wno-lint",
+        compile_cmd = ["verilator", "--binary", "-j", "1", "-Wno-fatal", "-Wno-lint",
                  "-Wno-style", "--top-module", BENCH_NAME, "-o", "bench", *sources]
         sim = [str(folder / "obj_dir" / "bench"), *plus]
     else:
         raise CosimError(f"--simulate must be icarus or verilator, not {simulator!r}")
-    tool = shutil.which(build[0])
-    if tool is None:
-        raise CosimError(f"{build[0]} is not installed (apt-get install {build[0]})")
-    proc = subprocess.run(build, cwd=folder, capture_output=True, text=True, timeout=timeout)
-    if proc.returncode:
-        raise CosimError(f"{simulator} could not build the bench: "
-                         f"{(proc.stdout + proc.stderr).strip().splitlines()[-1]}")
-    env = dict(os.environ)
-    proc = subprocess.run(sim, cwd=folder, capture_output=True, text=True, timeout=timeout,
-                          env=env)
+    if shutil.which(compile_cmd[0]) is None:
+        raise CosimError(f"{compile_cmd[0]} is not installed (apt-get install "
+                         f"{compile_cmd[0]})")
+    start = time.perf_counter()
+    if build:
+        proc = subprocess.run(compile_cmd, cwd=folder, capture_output=True, text=True,
+                              timeout=timeout)
+        if proc.returncode:
+            raise CosimError(f"{simulator} could not build the bench: "
+                             f"{(proc.stdout + proc.stderr).strip().splitlines()[-1]}")
+    build_s = time.perf_counter() - start
+    start = time.perf_counter()
+    proc = subprocess.run(sim, cwd=folder, capture_output=True, text=True, timeout=timeout)
+    run_s = time.perf_counter() - start
     log = proc.stdout + proc.stderr
     passed = proc.returncode == 0 and re.search(r"^PASS", log, re.M) is not None
     cycles = [int(x) for x in (folder / "cycles.txt").read_text().split()] \
@@ -174,4 +181,4 @@ def run(folder: Path, sources: list[str], simulator: str, *, backpressure: bool 
     outputs = [int(x, 16) for x in (folder / "outputs.hex").read_text().split()
                if re.fullmatch(r"[0-9a-fA-F]+", x)] if (folder / "outputs.hex").exists() \
         else []
-    return BenchRun(passed, log, cycles, outputs)
+    return BenchRun(passed, log, cycles, outputs, build_s, run_s)
