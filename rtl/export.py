@@ -245,13 +245,12 @@ def simulate(b: Build, folder: Path, simulator: str, backpressure: bool) -> dict
     return result
 
 
-def export(args: argparse.Namespace) -> dict | None:
-    """Build the design of ``args`` and write its folder; result.json with --simulate."""
-    cfg, schedule, _, source = load(args)
-    tokens = parse_tokens(args.tokens, cfg.vocab_size)
+def write_folder(cfg, schedule, source, tokens: list[int], out: Path, *,
+                 simulator: str | None = None, backpressure: bool = False) -> dict | None:
+    """Build the design and write its folder ``out``; result.json's content when
+    ``simulator`` names one (also what ``cosim.run --rtl`` reports)."""
     graph = build_graph(cfg, schedule.numerics)
     validate(schedule, cfg, totals(graph)["weight_bytes_per_token"])
-    out = args.out
     try:
         out.parent.mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
@@ -264,7 +263,7 @@ def export(args: argparse.Namespace) -> dict | None:
         b.files["Makefile"] = makefile(b.top)
         b.files["README.md"] = readme(b)
         _write(tmp, b.files)
-        result = simulate(b, tmp, args.simulate, args.backpressure) if args.simulate else None
+        result = simulate(b, tmp, simulator, backpressure) if simulator else None
         if out.exists():
             shutil.rmtree(out)
         os.replace(tmp, out)
@@ -272,6 +271,14 @@ def export(args: argparse.Namespace) -> dict | None:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return result
+
+
+def export(args: argparse.Namespace) -> dict | None:
+    """The folder of ``args``' design; result.json's content with --simulate."""
+    cfg, schedule, _, source = load(args)
+    tokens = parse_tokens(args.tokens, cfg.vocab_size)
+    return write_folder(cfg, schedule, source, tokens, args.out, simulator=args.simulate,
+                        backpressure=args.backpressure)
 
 
 def main(argv: list[str] | None = None) -> int:
