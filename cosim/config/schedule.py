@@ -98,10 +98,13 @@ class MatvecUnit:
     replaces ``ii`` and ``latency``.
     """
 
-    tp: int = spec(128, doc="ternary weights (and adder-tree inputs) per beat", gt=0)
-    ii: int = spec(1, doc="cycles per beat", ge=1)
-    latency: int = spec(8, doc="pipeline latency of one mat-vec, cycles", ge=0)
-    row_cycles: float = spec(1.0, doc="extra cycles per output row (drain, write)", ge=0)
+    tp: int = spec(128, doc="ternary weights (and adder-tree inputs) per beat", gt=0,
+                   le=1 << 20)
+    ii: int = spec(1, doc="cycles per beat", ge=1, le=1 << 20)
+    latency: int = spec(8, doc="pipeline latency of one mat-vec, cycles", ge=0,
+                        le=10 ** 9)
+    row_cycles: float = spec(1.0, doc="extra cycles per output row (drain, write)", ge=0,
+                             le=1e6)
     per: Literal["lane", "cu"] = spec(
         "lane", doc="'lane': one adder tree per lane, all fed by the compute unit's "
                     "weight stream; 'cu': one per compute unit, lanes take turns")
@@ -118,9 +121,10 @@ class VectorUnit:
     cycles plus ``latency``.
     """
 
-    elements_per_cycle: float = spec(1.0, doc="elements per vector-register access", gt=0)
-    ii: int = spec(1, doc="cycles per element group, at least", ge=1)
-    latency: int = spec(4, doc="pipeline latency of one pass, cycles", ge=0)
+    elements_per_cycle: float = spec(1.0, doc="elements per vector-register access",
+                                      ge=1e-3, le=1e6)
+    ii: int = spec(1, doc="cycles per element group, at least", ge=1, le=1 << 20)
+    latency: int = spec(4, doc="pipeline latency of one pass, cycles", ge=0, le=10 ** 9)
     per: Literal["lane", "cu"] = spec("lane", doc="one instance per lane or per compute unit")
 
 
@@ -141,22 +145,26 @@ class Units:
 class Memory:
     """The DRAM system: channels are bandwidth servers, one weight stream each."""
 
-    channels: int = spec(1, doc="independent DRAM channels", gt=0)
+    channels: int = spec(1, doc="independent DRAM channels", gt=0, le=1 << 16)
     bytes_per_cycle: float = spec(64.0, doc="peak bytes per fabric clock cycle, per channel",
-                                  gt=0)
-    efficiency: float = spec(0.8, doc="fraction of peak a weight stream sustains", gt=0, le=1)
-    latency_cycles: int = spec(100, doc="cycles from request to first data", ge=0)
+                                  ge=1e-3, le=1e6)
+    efficiency: float = spec(0.8, doc="fraction of peak a weight stream sustains", ge=1e-3,
+                              le=1)
+    latency_cycles: int = spec(100, doc="cycles from request to first data", ge=0,
+                               le=10 ** 9)
 
 
 @dataclass(frozen=True)
 class OnChip:
     """On-chip memory: per-lane state, vector registers, and maybe the weights."""
 
-    bytes: int = spec(4_000_000, doc="usable on-chip memory (BRAM/URAM/EBR), bytes", gt=0)
+    bytes: int = spec(4_000_000, doc="usable on-chip memory (BRAM/URAM/EBR), bytes", gt=0,
+                      le=1 << 50)
     weights: Literal["dram", "onchip"] = spec(
         "dram", doc="'dram': streamed every token; 'onchip': resident, read from SRAM")
     vector_registers: int = spec(4, doc="vector registers per lane, each as wide as the "
-                                        "widest vector of the model", ge=1)
+                                        "widest vector of the model", ge=1,
+                                  le=1024)
 
 
 @dataclass(frozen=True)
@@ -167,7 +175,7 @@ class Overlap:
         False, doc="row-wise work overlaps the next mat-vec when data allow; false: "
                    "operations run one after another in graph order")
     vreg_ports: int = spec(1, doc="vector-register ports per lane (reads and writes share them)",
-                           ge=1)
+                           ge=1, le=64)
     prefetch_weights: bool = spec(
         False, doc="the next matrix's stream starts early, hiding memory latency")
 
@@ -176,16 +184,18 @@ class Overlap:
 class Prefill:
     """How a prompt is processed: its tokens batched through one weight stream."""
 
-    tokens: int = spec(64, doc="prompt length the report's prefill figures assume", gt=0)
+    tokens: int = spec(64, doc="prompt length the report's prefill figures assume", gt=0,
+                       le=1 << 24)
     batch: Optional[int] = spec(
-        None, doc="prompt tokens per weight pass, on lane datapaths; null: lanes", gt=0)
+        None, doc="prompt tokens per weight pass, on lane datapaths; null: lanes", gt=0,
+        le=1 << 24)
 
 
 @dataclass(frozen=True)
 class Action:
     """Energy of one action, and where the number comes from."""
 
-    pj: float = spec(doc="picojoules per action", ge=0)
+    pj: float = spec(doc="picojoules per action", ge=0, le=1e9)
     source: str = spec(doc="where the number comes from (paper, datasheet, fit)")
 
 
@@ -193,7 +203,7 @@ class Action:
 class StaticPower:
     """Static (idle) power of the board or chip, and where it comes from."""
 
-    w: float = spec(doc="watts", ge=0)
+    w: float = spec(doc="watts", ge=0, le=1e6)
     source: str = spec(doc="where the number comes from")
 
 
@@ -246,11 +256,13 @@ class ScheduleConfig:
     """A platform and a mapping: where the model runs, how fast, at what energy, in what formats."""
 
     name: str = spec("default", doc="a label for reports")
-    clock_mhz: float = spec(100.0, doc="fabric clock, MHz", gt=0)
+    clock_mhz: float = spec(100.0, doc="fabric clock, MHz (1 kHz to 100 GHz)", ge=1e-3,
+                            le=1e5)
     compute_units: int = spec(1, doc="compute units running in parallel, each with its own "
-                                     "weight stream; lanes are spread across them", gt=0)
+                                     "weight stream; lanes are spread across them", gt=0,
+                              le=1 << 20)
     lanes: int = spec(1, doc="sequences decoded together, sharing one weight stream "
-                             "per compute unit", gt=0)
+                             "per compute unit", gt=0, le=1 << 24)
     units: Units = field(default_factory=Units, metadata={"doc": "functional units"})
     use_characterization: bool = spec(
         True, doc="take unit latency and II from rtl/characterization.json when it has "
