@@ -65,9 +65,10 @@ class _BoundedLoader(yaml.SafeLoader):
                 OverflowError) as exc:
             tag = node.tag.replace("tag:yaml.org,2002:", "!!")
             value = show(node.value) if isinstance(node, yaml.ScalarNode) else "this node"
-            reason = str(exc).split(":")[0][:80]
+            # a ValueError says why (month must be in 1..12); the others are PyYAML's internals
+            why = f" ({str(exc).split(':')[0][:80]})" if isinstance(exc, ValueError) else ""
             raise ConfigError(f"{self.where} line {node.start_mark.line + 1}: cannot "
-                              f"read {value} as {tag} ({reason})") from None
+                              f"read {value} as {tag}{why}") from None
 
 
 class _Expansion:

@@ -145,7 +145,7 @@ class Units:
 class Memory:
     """The DRAM system: channels are bandwidth servers, one weight stream each."""
 
-    channels: int = spec(1, doc="independent DRAM channels", gt=0, le=1 << 16)
+    channels: int = spec(1, doc="independent DRAM channels", gt=0, le=4096)
     bytes_per_cycle: float = spec(64.0, doc="peak bytes per fabric clock cycle, per channel",
                                   ge=1e-3, le=1e6)
     efficiency: float = spec(0.8, doc="fraction of peak a weight stream sustains", ge=1e-3,
@@ -260,7 +260,7 @@ class ScheduleConfig:
                             le=1e5)
     compute_units: int = spec(1, doc="compute units running in parallel, each with its own "
                                      "weight stream; lanes are spread across them", gt=0,
-                              le=1 << 20)
+                              le=4096)
     lanes: int = spec(1, doc="sequences decoded together, sharing one weight stream "
                              "per compute unit", gt=0, le=1 << 24)
     units: Units = field(default_factory=Units, metadata={"doc": "functional units"})

@@ -206,7 +206,7 @@ def _describe(noun: str, meta: Any) -> str:
 
 def _number(bound: float) -> str:
     """A bound as a reader writes it: 16,777,216 or 0.001."""
-    if float(bound).is_integer() and abs(bound) < 1e15:
+    if isinstance(bound, int) or (bound.is_integer() and abs(bound) < 1e15):
         return f"{int(bound):,}"
     return f"{bound:g}"
 
