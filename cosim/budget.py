@@ -19,8 +19,8 @@ from cosim.config.schedule import Numerics, ScheduleConfig
 from cosim.errors import CosimError
 
 #: Simulated events (and per-unit set-up) a run may need: about 10 s on this
-#: machine at the simulator's 500,000 events/s.
-MAX_SIM_WORK = 5_000_000
+#: machine (graph building and simulation cost about 7 us per event).
+MAX_SIM_WORK = 1_500_000
 #: Events per graph node and step, at most: the operation, its DRAM request,
 #: and its wait for inputs when row-wise work overlaps.
 EVENTS_PER_NODE = 3

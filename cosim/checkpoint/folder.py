@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import stat
 from pathlib import Path
 from typing import Any
 
@@ -121,9 +122,15 @@ class Checkpoint:
 def load_checkpoint(folder: str | os.PathLike) -> Checkpoint:
     """Open and validate a checkpoint folder (headers only; tensors load lazily)."""
     folder = Path(folder)
-    if not folder.is_dir():
-        raise CheckpointError(f"checkpoint folder {folder} "
-                              + ("is not a folder" if folder.exists() else "does not exist"))
+    try:
+        is_folder = stat.S_ISDIR(os.stat(folder).st_mode)
+    except FileNotFoundError:
+        raise CheckpointError(f"checkpoint folder {folder} does not exist") from None
+    except (OSError, ValueError) as exc:        # ValueError: a NUL in the path
+        raise CheckpointError(f"cannot read checkpoint folder {folder}: "
+                              f"{getattr(exc, 'strerror', None) or exc}") from None
+    if not is_folder:
+        raise CheckpointError(f"checkpoint folder {folder} is not a folder")
     config_path = folder / CONFIG
     if not (config_path.exists() or config_path.is_symlink()):
         raise CheckpointError(f"{folder} holds no {CONFIG}; a Hugging Face "
