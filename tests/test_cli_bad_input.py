@@ -31,12 +31,12 @@ BASE = "name: t\nhidden_size: 64\nnum_hidden_layers: 2\nvocab_size: 100\n"
 
 
 def cli(argv: list[str]) -> tuple[int, str, str, float]:
-    """Exit code, stdout, stderr and seconds of one in-process run."""
+    """Exit code, stdout, stderr and CPU seconds of one in-process run."""
     out, err = io.StringIO(), io.StringIO()
-    start = time.perf_counter()
+    start = time.process_time()
     with redirect_stdout(out), redirect_stderr(err):
         code = main(argv)
-    return code, out.getvalue(), err.getvalue(), time.perf_counter() - start
+    return code, out.getvalue(), err.getvalue(), time.process_time() - start
 
 
 def refused(argv: list[str]) -> str:

@@ -1,5 +1,6 @@
 """Model and schedule YAMLs: validation messages, overrides, paths, fuzzing."""
 
+import re
 from pathlib import Path
 
 import pytest
@@ -7,7 +8,7 @@ import yaml
 from hypothesis import given
 from hypothesis import strategies as st
 
-from cosim.config import load_model, load_schedule, parse_overrides
+from cosim.config import load_model, load_schedule, parse_assignments, parse_overrides
 from cosim.errors import ConfigError
 
 MODELS = sorted(Path("models").glob("*.yaml"))
@@ -102,6 +103,27 @@ def test_override_errors(item, message):
         sets = parse_overrides([item])
         load_model("models/tiny.yaml", sets)
         load_schedule("schedules/default.yaml", sets)
+
+
+def test_assignments_nest_dotted_keys_with_yaml_values():
+    """The one KEY=VALUE parser: any command line's overrides, nested, typed by YAML."""
+    got = parse_assignments(["tp=48", "numerics.accumulator_bits=10", "numerics.sigmoid.method=lut",
+                             "cols=[1, 2]", "name=[open", "flag=true", "eps=1.0e-6"], "--param")
+    assert got == {"tp": 48, "numerics": {"accumulator_bits": 10, "sigmoid": {"method": "lut"}},
+                   "cols": [1, 2], "name": "[open", "flag": True, "eps": 1e-6}
+
+
+@pytest.mark.parametrize("items, message", [
+    (["tp"], "--param takes KEY=VALUE with a dotted KEY, not 'tp'"),
+    (["a..b=1"], "--param takes KEY=VALUE"),
+    (["a=1", "a.b=2"], "--param a.b: a is set to a value and also used as a section"),
+    (["a.b=2", "a=1"], "--param a: a is used as a section and also set to a value"),
+    (["tp=!!int ''"], "--param tp line 1: cannot read '' as !!int"),
+    (["tp=" + "[" * 50], "--param tp line 1: nested deeper than 32 levels"),
+])
+def test_assignment_errors_name_the_option(items, message):
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        parse_assignments(items, "--param")
 
 
 def test_configs_are_frozen():

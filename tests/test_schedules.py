@@ -68,11 +68,11 @@ def test_resident_weights_that_do_not_fit_name_the_key():
 
 @pytest.mark.parametrize("setting, message", [
     ("schedule.memory.bytes_per_cycle=-8",
-     "schedule.memory.bytes_per_cycle must be a positive number, not -8"),
-    ("schedule.lanes=0", "schedule.lanes must be a positive integer, not 0"),
+     "schedule.memory.bytes_per_cycle must be a number between 0.001 and 1,000,000, not -8"),
+    ("schedule.lanes=0", "schedule.lanes must be a positive integer <= 16,777,216, not 0"),
     ("schedule.memory.efficiency=1.5", "schedule.memory.efficiency must be"),
     ("schedule.energy.dram_byte={pj: 3, source: ''}",
-     "schedule.energy.dram_byte.source must be a non-empty string"),
+     "schedule.energy.dram_byte.source must be a non-empty line"),
     ("schedule.energy.static={w: -1, source: x}", "schedule.energy.static.w must be"),
     ("schedule.host=[lm_heads]", "schedule.host[0] must be one of"),
     ("schedule.units.matvec.tp=96", "schedule.units.matvec.tp must divide"),
