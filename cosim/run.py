@@ -175,7 +175,8 @@ def run(args: argparse.Namespace) -> dict:
 def _platform(schedule) -> dict:
     """The platform keys a reader needs beside the numerics."""
     return {"clock_mhz": schedule.clock_mhz, "compute_units": schedule.compute_units,
-            "lanes": schedule.lanes, "tp": schedule.units.matvec.tp,
+            "lanes": schedule.total_lanes, "lanes_per_compute_unit": list(schedule.lanes_per_cu),
+            "tp": schedule.units.matvec.tp,
             "host": list(schedule.host), "weights": schedule.onchip.weights,
             "overlap": as_dict(schedule.overlap)}
 
