@@ -203,13 +203,13 @@ def test_doubling_the_clock_does_not_double_a_dram_bound_design():
 
 def test_bandwidth_is_reported_in_gb_per_s_and_a_faster_clock_does_not_raise_it():
     out, *_ = run("mmfree-370m", "u250-ternip", "schedule.clock_mhz=1200",
-                  "schedule.lanes=[14,14,14,6]")
+                  "schedule.lanes=[12,12,12,12]")
     mem, step = out.report["memory"], out.decode
     assert mem["peak_gb_per_s"] == pytest.approx(4 * 19.2)
     assert mem["sustained_gb_per_s"] == pytest.approx(4 * 19.2 * 0.8)
-    seconds = step.cycles / 1200e6
-    assert mem["achieved_gb_per_s"] == pytest.approx(step.dram_bytes / seconds / 1e9)
-    assert mem["achieved_gb_per_s"] <= 76.8
+    assert mem["achieved_gb_per_s"] == pytest.approx(step.dram_bytes / (step.cycles / 1200e6)
+                                                     / 1e9)
+    assert 0.8 * 61.44 < mem["achieved_gb_per_s"] <= 76.8      # DRAM-bound at 1200 MHz
     assert out.report["roofline"]["bandwidth_bytes_per_s"] <= 76.8e9
 
 

@@ -78,7 +78,7 @@ def simulate(graph: nx.DiGraph, cfg: ModelConfig, schedule: ScheduleConfig, *,
             "activation_bytes_per_step": decode.activation_bytes,
             "peak_gb_per_s": mem.channels * mem.gb_per_s,
             "sustained_gb_per_s": mem.channels * mem.gb_per_s * mem.efficiency,
-            "achieved_gb_per_s": decode.dram_bytes / step_s / 1e9,
+            "achieved_gb_per_s": decode.bytes_per_cycle * clock / 1e9,
             "weights": schedule.onchip.weights,
         },
     }
@@ -186,8 +186,9 @@ def _actions(program, graph, schedule: ScheduleConfig, step: StepResult,
         "sram_access": float(sum(op.accesses for op in program if op.unit is not None)),
         "weight_sram_byte": wbytes * streams / lanes if schedule.onchip.weights == "onchip"
         else 0.0,
-        "dram_byte": step.dram_bytes / lanes,
-        "lane_cycle": step.cycles,
+        # per token at the decode rate: compute units with fewer lanes step sooner
+        "dram_byte": step.bytes_per_cycle / step.tokens_per_cycle,
+        "lane_cycle": lanes / step.tokens_per_cycle,
     }
     activity = {"source": source, "activation_density": act, "weight_density": weight,
                 "useful_add_fraction": useful,

@@ -43,12 +43,19 @@ class StepResult:
     active_cus: int = 0
     activation_bytes: float = 0.0           # of dram_bytes: activation loads and stores
     activation_cycles: float = 0.0          # cycles spent on them, summed over compute units
-    finish: dict[int, tuple[int, float]] = field(default_factory=dict)  # cu -> (lanes, cycles)
+    finish: dict[int, float] = field(default_factory=dict)     # cu -> cycles of its step
+    cu_lanes: dict[int, int] = field(default_factory=dict)     # cu -> lanes
+    cu_bytes: dict[int, float] = field(default_factory=dict)   # cu -> DRAM bytes of its step
 
     @property
     def tokens_per_cycle(self) -> float:
         """Decode rate: compute units with fewer lanes finish their steps sooner."""
-        return sum(n / c for n, c in self.finish.values() if c)
+        return sum(self.cu_lanes[k] / c for k, c in self.finish.items() if c)
+
+    @property
+    def bytes_per_cycle(self) -> float:
+        """DRAM bytes moved per cycle, each compute unit at the pace of its own steps."""
+        return sum(self.cu_bytes[k] / c for k, c in self.finish.items() if c)
 
 
 class Simulator:
@@ -82,7 +89,8 @@ class Simulator:
         self._chan = 0.0
         self._bytes = 0.0
         self._act_bytes = self._act_cycles = 0.0
-        self._finish: dict[int, tuple[int, float]] = {}
+        self._finish: dict[int, float] = {}
+        self._cu_bytes: dict[int, float] = defaultdict(float)
         self._layers: dict[int, float] = defaultdict(float)
         self._trace: list = []
         for k in active:
@@ -98,7 +106,8 @@ class Simulator:
         env.run()
         return StepResult(env.now, lanes, dict(self._busy), self._chan,
                           dict(self._layers), self._events, self._trace, self._bytes,
-                          len(active), self._act_bytes, self._act_cycles, self._finish)
+                          len(active), self._act_bytes, self._act_cycles, self._finish,
+                          {k: groups[k] for k in active}, dict(self._cu_bytes))
 
     # -- one operation ------------------------------------------------------
     def _duration(self, op: Op, ctx: "_Context") -> float:
@@ -129,6 +138,7 @@ class Simulator:
                 self._events += 1
             self._chan += stream
             self._bytes += op.weight_bytes
+            self._cu_bytes[ctx.k] += op.weight_bytes
             self._record(ctx, "dram", op.name, t0, stream + wait)
         else:
             yield ctx.env.timeout(cycles)
@@ -159,6 +169,7 @@ class Simulator:
             self._events += 1
         self._chan += stream
         self._bytes += nbytes
+        self._cu_bytes[ctx.k] += nbytes
         self._act_bytes += nbytes
         self._act_cycles += busy
         self._record(ctx, "dram", f"{op.name} (activations)", t0, busy)
@@ -171,7 +182,7 @@ class Simulator:
     def _sequential(self, ctx: "_Context"):
         for op in self.program:
             yield from self._execute(op, ctx)
-        self._finish[ctx.k] = (ctx.lanes, ctx.env.now)
+        self._finish[ctx.k] = ctx.env.now
 
     def _start_dataflow(self, ctx: "_Context") -> None:
         env = ctx.env
@@ -193,7 +204,7 @@ class Simulator:
 
         def finish():
             yield env.all_of(list(done.values()))
-            self._finish[ctx.k] = (ctx.lanes, env.now)
+            self._finish[ctx.k] = env.now
 
         for op in self.program:
             env.process(node(op))
