@@ -150,12 +150,13 @@ class Memory:
     """
 
     channels: int = spec(1, doc="independent DRAM channels", gt=0)
-    gb_per_s: float = spec(6.4, doc="peak bandwidth per channel, GB/s (1e9 bytes/s)", gt=0)
+    gb_per_s: float = spec(6.4, doc="peak bandwidth per channel, GB/s (1e9 bytes/s)",
+                           ge=0.001, le=100_000)
     efficiency: float = spec(0.8, doc="fraction of peak a stream sustains", gt=0, le=1)
-    latency_ns: float = spec(100.0, doc="ns from request to first data", ge=0)
+    latency_ns: float = spec(100.0, doc="ns from request to first data", ge=0, le=1e6)
     activation_transfers_per_layer: float = spec(
         0.0, doc="activation vector loads and stores per layer per token (register spills, "
-                 "recurrent state); 0: activations stay on chip", ge=0)
+                 "recurrent state); 0: activations stay on chip", ge=0, le=10_000)
 
     def bytes_per_cycle(self, clock_mhz: float) -> float:
         """Sustained bytes per fabric cycle of one channel at ``clock_mhz``."""
