@@ -97,8 +97,8 @@ def test_resident_weights_that_do_not_fit_name_the_key():
 
 @pytest.mark.parametrize("setting, message", [
     ("schedule.memory.gb_per_s=-8",
-     "schedule.memory.gb_per_s must be a finite number between 0.001 and 100000, not -8"),
-    ("schedule.memory.gb_per_s=0.0000001", "schedule.memory.gb_per_s must be a finite number"),
+     "schedule.memory.gb_per_s must be a number between 0.001 and 100000, not -8"),
+    ("schedule.memory.gb_per_s=0.0000001", "schedule.memory.gb_per_s must be a number between"),
     ("schedule.lanes=0", "schedule.lanes must be a positive integer, not 0"),
     ("schedule.memory.efficiency=1.5", "schedule.memory.efficiency must be"),
     ("schedule.energy.dram_byte={pj: 3, source: ''}",
