@@ -57,7 +57,7 @@ class Case:
 
 
 def main() -> None:
-    size = int(sys.argv[1]) if len(sys.argv) > 1 else 2048
+    size = int(sys.argv[1]) if len(sys.argv) > 1 else 1024
     text = list(open(TEXT, "rb").read()[:size])
     cfg = load_model("models/tiny.yaml")
     random = Case(cfg, RandomWeights(cfg),

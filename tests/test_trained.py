@@ -91,6 +91,19 @@ def test_training_without_torch_says_how_to_install_it(tmp_path):
                            "pip install -e '.[train]'\n")
 
 
+@pytest.mark.parametrize("argv, message", [
+    (["models/tiny.yaml", "models"], "models exists; choose a new folder"),
+    (["models/tiny.yaml", "new", "--steps", "0"], "--steps must be a positive integer"),
+    (["models/mmfree-370m.yaml", "new"], "model.vocab_size must be 256"),
+])
+def test_training_refuses_bad_input_with_one_line(argv, message, capsys):
+    from cosim.train.__main__ import main as train
+
+    assert train(argv) == 2
+    err = capsys.readouterr().err
+    assert message in err and err.count("\n") == 1
+
+
 @pytest.mark.parametrize("path", MODELS)
 def test_torch_model_computes_what_the_float_engine_computes(path):
     """The trainer's forward pass is the float reference's computation (needs torch)."""

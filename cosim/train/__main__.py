@@ -73,11 +73,6 @@ def lr_at(step: int, args: argparse.Namespace) -> float:
 
 def train(args: argparse.Namespace, log) -> None:
     """Train, evaluate on the held-out text, export."""
-    torch = _torch()
-    from safetensors.torch import save_file
-
-    from cosim.train.model import HGRNBit
-
     for name in ("steps", "batch", "seq", "threads"):
         if getattr(args, name) <= 0:
             raise CosimError(f"--{name} must be a positive integer, not {getattr(args, name)}")
@@ -87,6 +82,11 @@ def train(args: argparse.Namespace, log) -> None:
     if cfg.vocab_size != 256:
         raise CosimError(f"model.vocab_size must be 256 (bytes) to train on text, "
                          f"not {cfg.vocab_size}")
+    torch = _torch()
+    from safetensors.torch import save_file
+
+    from cosim.train.model import HGRNBit
+
     torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
     text = corpus.read_corpus()
