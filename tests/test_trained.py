@@ -6,6 +6,7 @@ James Bible; the held-out text is the start of the corpus part never trained on.
 """
 
 import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -89,6 +90,25 @@ def test_training_without_torch_says_how_to_install_it(tmp_path):
     assert done.returncode == 2
     assert done.stderr == ("error: training needs PyTorch, the optional 'train' extra: "
                            "pip install -e '.[train]'\n")
+
+
+@pytest.mark.skipif(shutil.which("bible") is None, reason="corpus: apt-get install bible-kjv")
+def test_a_short_training_run_writes_a_checkpoint_cosim_loads(tmp_path, capsys):
+    """The export path end to end (needs the 'train' extra and the corpus)."""
+    pytest.importorskip("torch")
+    from cosim.train.__main__ import main as train
+
+    out, text = tmp_path / "ckpt", tmp_path / "held-out.txt"
+    assert train(["models/tiny-trained-paper.yaml", str(out), "--steps", "2", "--batch", "2",
+                  "--seq", "16", "--held-out", str(text)]) == 0
+    assert text.read_bytes() == TEXT.read_bytes()
+    provenance = json.loads((out / "provenance.json").read_text())
+    assert provenance["steps"] == 2 and provenance["final_train_bits_per_byte"] > 0
+    prefix, report = tmp_path / "prefix.txt", tmp_path / "r.json"
+    prefix.write_bytes(text.read_bytes()[:64])
+    assert main(["models/tiny-trained-paper.yaml", "--checkpoint", str(out), "--text",
+                 str(prefix), "--numerics", "off", "--json", str(report)]) == 0
+    assert json.loads(report.read_text())["quality"]["predicted_bytes"] == 63
 
 
 @pytest.mark.parametrize("argv, message", [
