@@ -103,8 +103,8 @@ def simulate(graph: nx.DiGraph, cfg: ModelConfig, schedule: NeuromorphicSchedule
         step = traffic(mapping, masks)
         per_token = [step]
         source = "expected densities from the schedule (--numerics off)"
-    counts = {e: float(np.mean([t.counts(mapping, schedule)[e] for t in per_token]))
-              for e in EVENTS}
+    each = [t.counts(mapping, schedule) for t in per_token]
+    counts = {e: float(np.mean([c[e] for c in each])) for e in EVENTS}
     full = simulate_step(step, mapping, schedule)
     stages = _stage_steps(step, mapping, schedule, full.batch)
     single_s = float(sum(stages))
@@ -154,11 +154,18 @@ def _stage_steps(step: Traffic, mapping: Mapping, schedule: NeuromorphicSchedule
     """Seconds of each pipeline stage's step when one token travels alone."""
     stage = np.concatenate([np.full(mapping.groups[n].size, mapping.groups[n].stage)
                             for n in mapping.order])
+    depth = 1 + int(stage.max())
+    msg = np.argsort(stage[step.neuron], kind="stable")
+    msg_bounds = np.searchsorted(stage[step.neuron][msg], np.arange(depth + 1))
+    spk_stage = stage[step.spiking]
+    spk = np.argsort(spk_stage, kind="stable")
+    spk_bounds = np.searchsorted(spk_stage[spk], np.arange(depth + 1))
     out = []
-    for s in range(1 + int(stage.max())):
-        keep = stage[step.neuron] == s
+    for s in range(depth):
+        keep = msg[msg_bounds[s]:msg_bounds[s + 1]]
         sub = Traffic(step.src[keep], step.neuron[keep], step.dst[keep], step.synapses[keep],
-                      step.spiking[stage[step.spiking] == s], step.neurons)
+                      np.sort(step.spiking[spk[spk_bounds[s]:spk_bounds[s + 1]]]),
+                      step.neurons)
         out.append(simulate_step(sub, mapping, schedule, batch).seconds)
     return out
 
