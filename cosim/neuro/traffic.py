@@ -91,7 +91,7 @@ def traffic(mapping: Mapping, masks: dict[str, np.ndarray]) -> Traffic:
                 parts.append((np.zeros(len(cores), dtype=np.int64), cores, per))
             src, dcore, syn = parts[-1]
             parts[-1] = (src + offsets[sname], dcore, np.asarray(syn, dtype=np.float64))
-    neuron_core = np.concatenate([mapping.core_of[n] for n in mapping.order])
+    neuron_core = np.concatenate([mapping.core_of[n] for n in mapping.order]).astype(np.int32)
     spiking = np.concatenate([np.flatnonzero(masks[n]) + offsets[n] for n in mapping.order])
     if not parts:
         empty = np.zeros(0, dtype=np.int64)
@@ -101,8 +101,10 @@ def traffic(mapping: Mapping, masks: dict[str, np.ndarray]) -> Traffic:
     syn = np.concatenate([p[2] for p in parts])
     # one message per (neuron, destination core), in neuron order
     key = neuron * (mapping.cores + 1) + dst
+    del neuron, dst
     uniq, inverse = np.unique(key, return_inverse=True)
-    synapses = np.bincount(inverse, weights=syn, minlength=len(uniq))
-    neuron = uniq // (mapping.cores + 1)
-    dst = uniq % (mapping.cores + 1)
+    del key
+    synapses = np.bincount(inverse, weights=syn, minlength=len(uniq)).astype(np.float32)
+    neuron = (uniq // (mapping.cores + 1)).astype(np.int32)
+    dst = (uniq % (mapping.cores + 1)).astype(np.int32)
     return Traffic(neuron_core[neuron], neuron, dst, synapses, spiking, len(neuron_core))
