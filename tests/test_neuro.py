@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 import yaml
 
@@ -13,6 +14,7 @@ from cosim.graph import build_graph
 from cosim.neuro import simulate
 from cosim.neuro.network import build_network, pipeline_depth
 from cosim.neuro.sanafe_check import cross_check
+from cosim.neuro.simulator import simulate_step
 from cosim.numerics.engines import FixedEngine
 from cosim.run import main
 from cosim.weights import PreparedWeights, RandomWeights
@@ -188,3 +190,35 @@ def test_370m_on_loihi2_reports_chips_and_energy(tmp_path):
     report = json.loads(out.read_text())
     assert report["neuromorphic"]["mapping"]["chips"] > 1
     assert report["energy"]["joules_per_token"] > 0 and report["decode"]["tokens_per_s"] > 0
+
+
+def test_a_zero_activation_sends_nothing():
+    cfg = load_model(TINY)
+    schedule = load_schedule(LOIHI2)
+    graph = build_graph(cfg, schedule.numerics)
+    engine = FixedEngine(graph, cfg, PreparedWeights(cfg, RandomWeights(cfg)),
+                         schedule.numerics)
+    out = simulate(graph, cfg, schedule, engine=engine, tokens=[3])
+    values = {}
+    engine.reset()
+    engine.step(3, lambda name, _, value: values.__setitem__(name, value))
+    start = 0
+    silent = []
+    for name in out.mapping.order:
+        group = out.mapping.groups[name]
+        if group.kind == "activation":
+            assert (out.masks[name] == (values[name][0] != 0)).all()
+            silent += list(start + np.flatnonzero(values[name][0] == 0))
+        start += group.size
+    assert silent                                   # int8 rounding leaves some zeros
+    assert not set(silent) & set(out.traffic.neuron.tolist())
+    assert not set(silent) & set(out.traffic.spiking.tolist())
+
+
+def test_receive_runs_time_a_step_exactly_as_single_messages():
+    cfg = load_model(TINY)
+    schedule = load_schedule(LOIHI2, parse_overrides(["schedule.core.neurons.value=512"]))
+    out = simulate(build_graph(cfg), cfg, schedule)
+    one = simulate_step(out.traffic, out.mapping, schedule, batch=1)
+    runs = simulate_step(out.traffic, out.mapping, schedule, batch=37)
+    assert out.mapping.cores > 1 and runs.seconds == pytest.approx(one.seconds, rel=1e-6)
