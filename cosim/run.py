@@ -186,11 +186,31 @@ def run(args: argparse.Namespace) -> dict:
         weights = PreparedWeights(cfg, source)
         reference = FloatEngine(graph, cfg, weights)
         golden = FixedEngine(graph, cfg, weights, numerics)
-    outcome = simulate(graph, cfg, schedule, engine=golden if mode == "full" else None,
-                       tokens=tokens, trace=bool(args.trace or args.out),
-                       progress=lambda t: _progress(t, "co-sim"))
-    report.update(outcome.report)
-    report["schedule"].update(_platform(schedule))
+    if getattr(schedule, "target", "fpga") == "neuromorphic":
+        if args.trace or args.out:
+            raise CosimError("--trace and --out are for FPGA schedules; a neuromorphic "
+                             "schedule writes its report with --json")
+        from cosim.neuro import simulate as simulate_neuro
+
+        outcome = simulate_neuro(graph, cfg, schedule,
+                                 engine=golden if mode == "full" else None, tokens=tokens,
+                                 progress=lambda t: _progress(t, "co-sim"))
+        report.update(outcome.report)
+        report["schedule"]["target"] = "neuromorphic"
+        check = {"skipped": "needs --numerics full: SANA-FE replays the counted spikes"}
+        if mode == "full":
+            from cosim.neuro.sanafe_check import cross_check
+
+            golden.reset()
+            check = cross_check(graph, cfg, schedule, golden, tokens)
+            golden.reset()
+        report["neuromorphic"]["sanafe"] = check
+    else:
+        outcome = simulate(graph, cfg, schedule, engine=golden if mode == "full" else None,
+                           tokens=tokens, trace=bool(args.trace or args.out),
+                           progress=lambda t: _progress(t, "co-sim"))
+        report.update(outcome.report)
+        report["schedule"].update(_platform(schedule))
     if tokens:
         ref_logits = reference.run(_progress(tokens, "float"))
         gold_logits = (outcome.logits if outcome.logits is not None
@@ -278,7 +298,11 @@ def summary(report: dict) -> str:
     if from_ckpt:
         lines.append("  from checkpoint/--set: " + ", ".join(
             f"{k} ({m['sources'][k]})" for k in from_ckpt))
-    if "decode" in report:
+    if "neuromorphic" in report:
+        from cosim.neuro.core import summary_lines
+
+        lines += summary_lines(report)
+    elif "decode" in report:
         lines += _sim_lines(report)
     if "numerics" in report:
         n = report["numerics"]
