@@ -129,8 +129,9 @@ def _beats(ins, tp: int) -> int:
 
 def design(program: Program, cfg: ModelConfig, schedule: ScheduleConfig,
            lanes: int | None = None) -> Design:
-    """The design of ``program`` on ``schedule`` (``lanes`` overrides schedule.lanes)."""
-    return Design(program, cfg, schedule, lanes or schedule.lanes,
+    """The design of ``program`` on ``schedule``: all its lanes on one weight stream
+    (``lanes`` overrides the schedule's total)."""
+    return Design(program, cfg, schedule, lanes or schedule.total_lanes,
                   schedule.onchip.weights == "onchip")
 
 
