@@ -29,35 +29,43 @@ def _latency(ins, timings: dict) -> int:
 class _Run:
     """One token of the program on one SimPy environment."""
 
-    def __init__(self, program: Program, timings: dict, words_per_cycle: float):
+    def __init__(self, program: Program, timings: dict, rate: tuple[int, int]):
         self.env = simpy.Environment()
         self.program, self.t = program, timings
         self.seq = timings["sequencer"]
-        self.weights = simpy.Container(self.env, init=0)
-        self.words_per_cycle = words_per_cycle
+        self.num, self.den = rate
+        self.credit, self.clock = rate[1], 0     # the memory starts with a word ready
 
-    def memory(self, words: int):
-        """The weight stream: ``words`` words at ``words_per_cycle``."""
-        sent = 0.0
-        while sent < words:
-            yield self.env.timeout(1)
-            step = min(self.words_per_cycle, words - sent)
-            sent += step
-            yield self.weights.put(step)
+    def _accrue(self, until: int) -> None:
+        """The memory earns num/den of a word a cycle until it holds a word."""
+        while self.clock < until:
+            if self.credit < self.den:
+                self.credit += self.num
+            self.clock += 1
 
     def feeder(self, ins, beats: int, done: simpy.Event):
-        """Issue ``beats`` operand beats, one per cycle at most; mat-vec beats wait for
-        their weight word. ``done`` fires with the cycle the last beat reaches the unit."""
-        yield self.env.timeout(self.seq["read"])
-        if ins.op == "matvec" and self.words_per_cycle < 1:
-            for _ in range(beats):
-                yield self.weights.get(1)
+        """Issue ``beats`` operand beats, one per cycle at most; a mat-vec beat also
+        takes a word from the memory. ``done`` fires with the cycle the last beat
+        reaches the unit."""
+        if ins.op == "matvec" and self.num < self.den:
+            self._accrue(self.env.now)
+            cycle, taken = self.env.now, 0
+            while taken < beats:         # the weight port, cycle by cycle
+                if self.credit >= self.den:
+                    self.credit += self.num - self.den
+                    taken += 1
+                elif self.credit < self.den:
+                    self.credit += self.num
+                cycle += 1
+            self.clock = cycle
+            yield self.env.timeout(cycle - self.env.now)
         else:
-            yield self.env.timeout(beats - 1)
+            yield self.env.timeout(self.seq["read"] + beats - 1)
         done.succeed(self.env.now)
 
     def unit(self, ins, fed: simpy.Event, finished: simpy.Event):
-        """Results leave one per cycle (one per row for a mat-vec) after the latency."""
+        """Results leave at the rate beats arrive, the last one ``latency`` after
+        the last beat; it is written on the next edge."""
         last_in = yield fed
         last_out = last_in + _latency(ins, self.t)
         yield self.env.timeout(last_out - self.env.now + 1)
@@ -71,8 +79,6 @@ class _Run:
             yield self.env.timeout(self.seq["read"] + ins.n)
         else:
             beats = ins.rows * (ins.cols // self.program.tp) if ins.op == "matvec" else ins.n
-            if ins.op == "matvec" and self.words_per_cycle < 1:
-                self.env.process(self.memory(beats))
             fed, finished = self.env.event(), self.env.event()
             self.env.process(self.feeder(ins, beats, fed))
             self.env.process(self.unit(ins, fed, finished))
@@ -84,14 +90,14 @@ class _Run:
             yield self.env.process(self.instruction(ins))
 
 
-def predict(program: Program, timings: dict, words_per_cycle: float = 1.0) -> float:
+def predict(program: Program, timings: dict, rate: tuple[int, int] = (1, 1)) -> float:
     """Cycles per token of ``program`` on the exported design.
 
-    ``words_per_cycle`` is the weight stream's rate in words (beats) per cycle;
-    1 or more means the stream never stalls the feeder (the on-chip ROM, or a
-    memory as fast as the bench's).
+    ``rate`` = (num, den): the weight memory delivers num/den words a cycle (it
+    earns that much credit each cycle until it holds one word); num >= den means
+    it never stalls the feeder (the on-chip ROM).
     """
-    run = _Run(program, timings, words_per_cycle)
+    run = _Run(program, timings, rate)
     run.env.process(run.token())
     run.env.run()
     return float(run.env.now)

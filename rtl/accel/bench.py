@@ -106,7 +106,12 @@ endmodule
 """
 
 _WDECL = """\
-  reg w_valid = 0;
+  // the weight memory earns {num}/{den} of a word a cycle until it holds one word
+  localparam integer NUM = {num};
+  localparam integer DEN = {den};
+  integer credit = DEN;
+  reg w_gap = 0;
+  wire w_valid = !w_gap && credit >= DEN;
   wire w_ready;
   wire [{ww}-1:0] w_data;
   wire [{aw}-1:0] w_addr;
@@ -114,18 +119,23 @@ _WDECL = """\
 """
 _WCONN = ",\n            .w_valid(w_valid), .w_ready(w_ready), .w_data(w_data), .w_addr(w_addr)"
 _WLOAD = '    $readmemh("weights.hex", wmem);\n'
-_WDRIVE = "      w_valid <= !(bp && lfsr[10:8] == 3'b000);\n"
+_WDRIVE = """\
+      if (w_valid && w_ready) credit <= credit - DEN + NUM;
+      else if (credit < DEN) credit <= credit + NUM;
+      w_gap <= bp && lfsr[10:8] == 3'b000;
+"""
 _WASSIGN = "  assign w_data = w_valid ? wmem[w_addr] : {{{ww}/2{{2'b10}}}};\n"
 
 
 def bench_text(top: str, *, lanes: int, bits: int, in_beats: int, out_beats: int,
                tokens: int, limit: int, streamed: bool, wwidth: int = 0, waddr: int = 0,
-               wdepth: int = 0, seed: int = 0xACE1) -> str:
+               wdepth: int = 0, rate: tuple[int, int] = (1, 1), seed: int = 0xACE1) -> str:
     """The Verilog text of the bench for module ``top``."""
     text = _BENCH.format(
         top=top, bench=BENCH_NAME, lanes=lanes, dw=lanes * bits, in_beats=in_beats,
         out_beats=out_beats, tokens=tokens, limit=limit, seed=seed,
-        wdecl=_WDECL.format(ww=wwidth, aw=waddr, wdepth=wdepth) if streamed else "",
+        wdecl=_WDECL.format(ww=wwidth, aw=waddr, wdepth=wdepth, num=rate[0], den=rate[1])
+        if streamed else "",
         wconn=_WCONN if streamed else "", wload=_WLOAD if streamed else "",
         wdrive=_WDRIVE if streamed else "")
     if streamed:

@@ -37,6 +37,8 @@ from rtl.accel.top import FILES, build
 #: the bench gives up after this many times the predicted cycles (random back-pressure
 #: stalls each port at most a quarter of the time)
 BENCH_SLACK = 4
+#: denominator of the weight memory's rate in words per cycle
+RATE_DEN = 1024
 #: tokens of lane k are the --tokens shifted by this stride (mod vocab), so lanes differ
 LANE_STRIDE = 37
 
@@ -161,6 +163,16 @@ def waive_widths(text: str, top: str) -> str:
     return WAIVER_NOTE + "\n".join(out)
 
 
+def weight_rate(d: Design) -> tuple[int, int]:
+    """Weight words a cycle the schedule's memory sustains, as a fraction (n, RATE_DEN),
+    at most one: what the bench's memory model delivers (the ROM: always one)."""
+    if d.resident:
+        return (RATE_DEN, RATE_DEN)
+    mem = d.schedule.memory
+    words = mem.channels * mem.bytes_per_cycle(d.schedule.clock_mhz) / (2 * d.tp / 8)
+    return (max(1, min(RATE_DEN, round(words * RATE_DEN))), RATE_DEN)
+
+
 def make(cfg: ModelConfig, schedule: ScheduleConfig, weights, tokens: list[int],
          lanes: int | None = None, *, seed: int = 0xACE1, verilog: bool = True) -> Build:
     """Everything of one design: program, golden vectors, images, Verilog and bench."""
@@ -174,7 +186,8 @@ def make(cfg: ModelConfig, schedule: ScheduleConfig, weights, tokens: list[int],
     stim = np.array([[v for t in seq for v in engine.fx.to_fixed(engine.embeddings[t], "embed")]
                      for seq in seqs], np.int64)
     timings = measure(d)
-    b = Build(d, engine, seqs, expected, timings, predict(program, timings))
+    rate = weight_rate(d)
+    b = Build(d, engine, seqs, expected, timings, predict(program, timings, rate))
     top, ports = build(d, engine)
     dw = d.lanes * bits
     layout = d.layout()
@@ -193,5 +206,5 @@ def make(cfg: ModelConfig, schedule: ScheduleConfig, weights, tokens: list[int],
         out_beats=program.out_size, tokens=n_tok,
         limit=int(BENCH_SLACK * b.predicted) * n_tok + 1000,
         streamed=not d.resident, wwidth=2 * d.tp, waddr=(d.wdepth - 1).bit_length(),
-        wdepth=d.wdepth, seed=seed)
+        wdepth=d.wdepth, rate=rate, seed=seed)
     return b
