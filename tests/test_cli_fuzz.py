@@ -70,6 +70,12 @@ def clean(argv: list[str], report: Path) -> int:
     return code
 
 
+def overridden(numerics: str, sets: list[tuple[str, object]], render=str) -> list[str]:
+    """The arguments of tiny.yaml with ``--numerics`` and a ``--set`` per (key, value)."""
+    return [TINY, "--numerics", numerics,
+            *(arg for key, value in sets for arg in ("--set", f"{key}={render(value)}"))]
+
+
 @pytest.fixture()
 def report(tmp_path) -> Path:
     return tmp_path / "report.json"
@@ -157,10 +163,7 @@ size_values = st.one_of(st.integers(-2, 64), st.integers(10 ** 4, 10 ** 13),
 @given(st.lists(st.tuples(st.sampled_from(SIZES), size_values), min_size=1, max_size=3),
        st.sampled_from(["off", "full"]))
 def test_fuzz_sizes_without_bound(report, sets, numerics):
-    argv = [TINY, "--numerics", numerics]
-    for key, value in sets:
-        argv += ["--set", f"{key}={value}"]
-    clean(argv, report)
+    clean(overridden(numerics, sets), report)
 
 
 FLOATS = ["schedule.clock_mhz", "schedule.units.rowwise.elements_per_cycle",
@@ -185,10 +188,7 @@ def yaml_float(x: float) -> str:
                 min_size=1, max_size=3),
        st.sampled_from(["off", "full"]))
 def test_fuzz_extreme_floats(report, sets, numerics):
-    argv = [TINY, "--numerics", numerics]
-    for key, value in sets:
-        argv += ["--set", f"{key}={yaml_float(value)}"]
-    clean(argv, report)
+    clean(overridden(numerics, sets, yaml_float), report)
 
 
 odd_text = st.text(st.characters(codec=None, categories=["Cs", "Cc", "Lu", "Nd", "Po"]),
