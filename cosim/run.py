@@ -212,7 +212,8 @@ def _check_finite(value, key: str = "report") -> None:
 def _platform(schedule) -> dict:
     """The platform keys a reader needs beside the numerics."""
     return {"clock_mhz": schedule.clock_mhz, "compute_units": schedule.compute_units,
-            "lanes": schedule.lanes, "tp": schedule.units.matvec.tp,
+            "lanes": schedule.total_lanes, "lanes_per_compute_unit": list(schedule.lanes_per_cu),
+            "tp": schedule.units.matvec.tp,
             "host": list(schedule.host), "weights": schedule.onchip.weights,
             "overlap": as_dict(schedule.overlap)}
 
@@ -269,14 +270,19 @@ def _sim_lines(report: dict) -> list[str]:
     d, p, e, w = report["decode"], report["prefill"], report["energy"], report["power"]
     s = report["schedule"]
     uncharacterized = [u for u, v in report["units"].items() if not v["characterized"]]
-    act = report["activity"]
+    act, m = report["activity"], report["memory"]
+    layout = "+".join(map(str, s.get("lanes_per_compute_unit", [])))
     lines = [
         f"  schedule {s['name']}: {s['clock_mhz']:g} MHz, {s['compute_units']} compute "
-        f"unit(s), {s['lanes']} lane(s), TP={s['tp']}; on host: "
+        f"unit(s), {s['lanes']} lane(s){f' ({layout})' if '+' in layout else ''}, "
+        f"TP={s['tp']}; on host: "
         f"{', '.join(s['host']) or 'nothing'}",
         f"  decode: {d['tokens_per_s']:,.2f} tokens/s ({d['tokens_per_s_per_lane']:,.2f} "
         f"per lane), {d['cycles_per_token']:,.0f} cycles/token, {d['latency_ms']:.3f} ms "
         f"latency; prefill: {p['tokens_per_s']:,.1f} tokens/s (batch {p['batch']})",
+        f"  memory: {m['achieved_gb_per_s']:.3g} GB/s of {m['sustained_gb_per_s']:.3g} "
+        f"sustained ({m['peak_gb_per_s']:.3g} peak); activation loads/stores "
+        f"{m['activation_bytes_per_step'] / max(m['dram_bytes_per_step'], 1):.0%} of the bytes",
         f"  bottleneck: {report['bottleneck']}; roofline: "
         f"{report['roofline']['bound']}-bound, "
         f"{report['roofline']['fraction_of_roof']:.0%} of the roof",

@@ -168,7 +168,7 @@ def test_fuzz_sizes_without_bound(report, sets, numerics):
 
 FLOATS = ["schedule.clock_mhz", "schedule.units.rowwise.elements_per_cycle",
           "schedule.units.rmsnorm.elements_per_cycle", "schedule.units.matvec.row_cycles",
-          "schedule.memory.bytes_per_cycle", "schedule.memory.efficiency",
+          "schedule.memory.gb_per_s", "schedule.memory.latency_ns", "schedule.memory.efficiency",
           "schedule.energy.static.w", "schedule.energy.dram_byte.pj",
           "schedule.activity.weight_density", "model.init_std", "model.rms_norm_eps"]
 

@@ -143,15 +143,32 @@ class Units:
 
 @dataclass(frozen=True)
 class Memory:
-    """The DRAM system: channels are bandwidth servers, one weight stream each."""
+    """The DRAM system in physical units: a faster fabric clock does not make DRAM faster.
+
+    Channels are bandwidth servers. Each compute unit streams its weights over its
+    channel(s), and moves activation vectors between its vector registers and DRAM
+    over the same channel(s): ``activation_transfers_per_layer`` loads and stores per
+    layer per token, each of one hidden-size vector per lane of the compute unit, so
+    a transfer grows with the unit's lanes (it costs at least one vector-register
+    pass, ``units.rowwise.elements_per_cycle`` elements per lane per cycle).
+    """
 
     channels: int = spec(1, doc="independent DRAM channels", gt=0, le=4096)
-    bytes_per_cycle: float = spec(64.0, doc="peak bytes per fabric clock cycle, per channel",
-                                  ge=1e-3, le=1e6)
-    efficiency: float = spec(0.8, doc="fraction of peak a weight stream sustains", ge=1e-3,
-                              le=1)
-    latency_cycles: int = spec(100, doc="cycles from request to first data", ge=0,
-                               le=10 ** 9)
+    gb_per_s: float = spec(6.4, doc="peak bandwidth per channel, GB/s (1e9 bytes/s)",
+                           ge=0.001, le=100_000)
+    efficiency: float = spec(0.8, doc="fraction of peak a stream sustains", gt=0, le=1)
+    latency_ns: float = spec(100.0, doc="ns from request to first data", ge=0, le=1e6)
+    activation_transfers_per_layer: float = spec(
+        0.0, doc="activation vector loads and stores per layer per token (register spills, "
+                 "recurrent state); 0: activations stay on chip", ge=0, le=10_000)
+
+    def bytes_per_cycle(self, clock_mhz: float) -> float:
+        """Sustained bytes per fabric cycle of one channel at ``clock_mhz``."""
+        return self.gb_per_s * 1e3 * self.efficiency / clock_mhz
+
+    def latency_cycles(self, clock_mhz: float) -> float:
+        """Request-to-data latency in fabric cycles at ``clock_mhz``."""
+        return self.latency_ns * clock_mhz * 1e-3
 
 
 @dataclass(frozen=True)
@@ -261,8 +278,10 @@ class ScheduleConfig:
     compute_units: int = spec(1, doc="compute units running in parallel, each with its own "
                                      "weight stream; lanes are spread across them", gt=0,
                               le=4096)
-    lanes: int = spec(1, doc="sequences decoded together, sharing one weight stream "
-                             "per compute unit", gt=0, le=1 << 24)
+    lanes: int | tuple[int, ...] = spec(
+        1, doc="sequences decoded together, sharing one weight stream per compute unit: "
+               "a total spread evenly across the compute units, or a list of lanes per "
+               "compute unit (e.g. [14, 14, 14, 6])", gt=0, le=1 << 24)
     units: Units = field(default_factory=Units, metadata={"doc": "functional units"})
     use_characterization: bool = spec(
         True, doc="take unit latency and II from rtl/characterization.json when it has "
@@ -280,8 +299,25 @@ class ScheduleConfig:
     activity: Activity = field(default_factory=Activity,
                                metadata={"doc": "expected densities for --numerics off"})
 
+    @property
+    def lanes_per_cu(self) -> tuple[int, ...]:
+        """Lanes of each compute unit: as listed, or the total spread as evenly as possible."""
+        if isinstance(self.lanes, tuple):
+            return self.lanes
+        cus, n = self.compute_units, self.lanes
+        return tuple(n // cus + (1 if k < n % cus else 0) for k in range(cus))
+
+    @property
+    def total_lanes(self) -> int:
+        """Sequences decoded together, over all compute units."""
+        return sum(self.lanes_per_cu)
+
     def check(self, key: str) -> None:
         """Rules between platform sections."""
+        if isinstance(self.lanes, tuple) and len(self.lanes) != self.compute_units:
+            fail(f"{key}.lanes", f"an integer or a list of {self.compute_units} lane counts, "
+                 f"one per compute unit (compute_units={self.compute_units})",
+                 list(self.lanes))
         valid = ("model.embeddings", "model.norm", "lm_head")
         for i, prefix in enumerate(self.host):
             if prefix not in valid:

@@ -108,6 +108,9 @@ def _convert(tp: Any, value: Any, key: str, base: Path, meta: Any) -> Any:
         args = [a for a in typing.get_args(tp) if a is not type(None)]
         if value is None:
             return None
+        listed = [a for a in args if typing.get_origin(a) is tuple]
+        if isinstance(value, list) and listed:      # e.g. lanes: 4 or [2, 2]
+            return _convert(listed[0], value, key, base, meta)
         return _convert(args[0], value, key, base, meta)
     if origin is Literal:
         choices = typing.get_args(tp)
