@@ -48,14 +48,14 @@ def check_work(cfg: ModelConfig, schedule: ScheduleConfig | None = None,
     work = nodes
     if schedule is not None:
         cus = schedule.compute_units
-        batch = schedule.prefill.batch or schedule.lanes
-        streams = min(schedule.lanes, cus) + min(batch, cus)
+        batch = schedule.prefill.batch or schedule.total_lanes
+        streams = sum(1 for n in schedule.lanes_per_cu if n) + min(batch, cus)
         work = (EVENTS_PER_NODE * nodes * (streams + tokens)
                 + 2 * cus + schedule.memory.channels * streams)
     if work > MAX_SIM_WORK:
         where = "" if schedule is None else (
             f" on {schedule.compute_units:,} compute unit(s), "
-            f"{schedule.memory.channels:,} DRAM channel(s), {schedule.lanes:,} lane(s)"
+            f"{schedule.memory.channels:,} DRAM channel(s), {schedule.total_lanes:,} lane(s)"
             + (f" and {tokens:,} carried token(s)" if tokens else ""))
         raise CosimError(
             f"{cfg.name}: {cfg.num_hidden_layers:,} layers ({nodes:,} graph nodes){where} "

@@ -169,6 +169,7 @@ def test_fuzz_sizes_without_bound(report, sets, numerics):
 FLOATS = ["schedule.clock_mhz", "schedule.units.rowwise.elements_per_cycle",
           "schedule.units.rmsnorm.elements_per_cycle", "schedule.units.matvec.row_cycles",
           "schedule.memory.gb_per_s", "schedule.memory.latency_ns", "schedule.memory.efficiency",
+          "schedule.memory.activation_transfers_per_layer",
           "schedule.energy.static.w", "schedule.energy.dram_byte.pj",
           "schedule.activity.weight_density", "model.init_std", "model.rms_norm_eps"]
 
