@@ -156,7 +156,8 @@ class Memory:
     channels: int = spec(1, doc="independent DRAM channels", gt=0, le=4096)
     gb_per_s: float = spec(6.4, doc="peak bandwidth per channel, GB/s (1e9 bytes/s)",
                            ge=0.001, le=100_000)
-    efficiency: float = spec(0.8, doc="fraction of peak a stream sustains", ge=1e-3, le=1)
+    efficiency: float = spec(0.8, doc="fraction of peak a stream sustains", ge=1e-3,
+                              le=1)
     latency_ns: float = spec(100.0, doc="ns from request to first data", ge=0, le=1e6)
     activation_transfers_per_layer: float = spec(
         0.0, doc="activation vector loads and stores per layer per token (register spills, "
