@@ -71,10 +71,9 @@ def machine_bytes() -> int:
     return min(total, limit) if limit != resource.RLIM_INFINITY else total
 
 
-def check_memory(needed: int, what: str) -> None:
+def check_memory(needed: int, what: str, remedy: str) -> None:
     """Refuse to allocate ``needed`` bytes for ``what`` beyond MEMORY_SHARE of the machine."""
     room = int(machine_bytes() * MEMORY_SHARE)
     if needed > room:
         raise CosimError(f"{what} need about {needed / 2**30:,.1f} GiB, more than the "
-                         f"{room / 2**30:,.1f} GiB this machine can give a run; use "
-                         "--numerics off (timing only, no weights) or a smaller model")
+                         f"{room / 2**30:,.1f} GiB this machine can give a run; {remedy}")

@@ -22,7 +22,7 @@ from cosim.budget import check_work
 from cosim.config import load_model, load_schedule, parse_overrides
 from cosim.config.model import ModelConfig
 from cosim.config.schema import as_dict, show
-from cosim.errors import CosimError, one_line
+from cosim.errors import ArgumentParser, CosimError, one_line
 from cosim.graph import build_graph, export, totals
 from cosim.numerics.engines import ENGINES, FixedEngine, FloatEngine
 from cosim.numerics.fidelity import compare
@@ -37,16 +37,9 @@ FULL_NUMERICS_BELOW = 10_000_000
 DEFAULT_PROMPT = 16
 
 
-class _Parser(argparse.ArgumentParser):
-    """argparse, but a usage error is a CosimError: one line, exit 2, like any bad input."""
-
-    def error(self, message: str):
-        raise CosimError(message)
-
-
 def build_parser() -> argparse.ArgumentParser:
     """The command line of ``cosim.run``."""
-    p = _Parser(
+    p = ArgumentParser(
         prog="python -m cosim.run",
         description="Co-simulate a MatMul-free language model: graph, numerics, cost.")
     p.add_argument("model", type=Path, help="model YAML (models/*.yaml)")

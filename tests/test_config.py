@@ -39,9 +39,12 @@ def test_released_sizes(name, h, layers, inter):
 
 
 @pytest.mark.parametrize("change, message", [
-    ({"hidden_size": 1001}, "model.hidden_size must be a positive multiple of 8 <= 16,777,216, not 1001"),
-    ({"hidden_size": -8}, "model.hidden_size must be a positive multiple of 8 <= 16,777,216, not -8"),
-    ({"hidden_size": "64"}, "model.hidden_size must be a positive multiple of 8 <= 16,777,216, not '64'"),
+    ({"hidden_size": 1001},
+     "model.hidden_size must be a positive multiple of 8 <= 16,777,216, not 1001"),
+    ({"hidden_size": -8},
+     "model.hidden_size must be a positive multiple of 8 <= 16,777,216, not -8"),
+    ({"hidden_size": "64"},
+     "model.hidden_size must be a positive multiple of 8 <= 16,777,216, not '64'"),
     ({"hiden_size": 64}, "model.hiden_size is not a valid key (did you mean 'hidden_size'?)"),
     ({"variant": "gru"}, "model.variant must be one of 'released', 'paper', not 'gru'"),
     ({"use_lower_bound": 1}, "model.use_lower_bound must be true or false, not 1"),
