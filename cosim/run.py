@@ -176,6 +176,7 @@ def run(args: argparse.Namespace) -> dict:
             engine.reset()
             report["generated"] = {"engine": args.engine, "prompt": tokens,
                                    "tokens": engine.generate(tokens, args.generate)}
+    _check_finite(report)
     if args.trace:
         from cosim.sim.report import chrome_trace
 
@@ -185,7 +186,6 @@ def run(args: argparse.Namespace) -> dict:
         from cosim.sim.report import write_outputs
 
         write_outputs(args.out, report, outcome, schedule, _write)
-    _check_finite(report)
     return report
 
 
