@@ -129,6 +129,12 @@ def test_assignment_errors_name_the_option(items, message):
         parse_assignments(items, "--param")
 
 
+def test_null_is_refused_where_a_union_has_no_none():
+    """Regression: ``lanes: null`` (int or list, not optional) became None and crashed."""
+    with pytest.raises(ConfigError, match=r"schedule\.lanes must be a positive integer .*not null"):
+        load_schedule(None, parse_overrides(["schedule.lanes=null"]))
+
+
 def test_configs_are_frozen():
     cfg = load_model("models/tiny.yaml")
     with pytest.raises(AttributeError):
