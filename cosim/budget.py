@@ -24,7 +24,7 @@ MAX_SIM_WORK = 1_500_000
 #: Events per graph node and step, at most: the operation, its DRAM request,
 #: and its wait for inputs when row-wise work overlaps.
 EVENTS_PER_NODE = 3
-#: Share of the machine's memory one run may plan to use.
+#: Share of the available memory one run may plan to use (others share the machine).
 MEMORY_SHARE = 0.75
 
 
@@ -65,8 +65,16 @@ def check_work(cfg: ModelConfig, schedule: ScheduleConfig | None = None,
 
 
 def machine_bytes() -> int:
-    """Memory this process may use: physical memory, or a lower address-space limit."""
+    """Memory a run can have now: what the kernel reports available (else physical
+    memory), or a lower address-space limit (``ulimit -v``)."""
     total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    try:
+        with open("/proc/meminfo", encoding="ascii") as meminfo:
+            for line in meminfo:
+                if line.startswith("MemAvailable:"):
+                    total = int(line.split()[1]) * 1024
+    except OSError:
+        pass
     limit, _ = resource.getrlimit(resource.RLIMIT_AS)
     return min(total, limit) if limit != resource.RLIM_INFINITY else total
 

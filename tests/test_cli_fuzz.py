@@ -25,6 +25,7 @@ import pytest
 from hypothesis import event, given
 from hypothesis import strategies as st
 
+from cosim import budget
 from cosim.checkpoint import write_checkpoint, write_safetensors
 from cosim.config import load_model, parse_overrides
 from cosim.run import main
@@ -34,6 +35,15 @@ ROOT = Path(__file__).resolve().parents[1]
 TINY = str(ROOT / "models" / "tiny.yaml")
 BASE = "name: t\nhidden_size: 64\nnum_hidden_layers: 2\nvocab_size: 100\n"
 HANG_S = 30
+
+
+@pytest.fixture(autouse=True, scope="module")
+def small_machine():
+    """Cases may plan at most 768 MB: a fuzzed size that fits a big machine would take
+    its memory from every other job (one such case was killed by the OOM killer)."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(budget, "machine_bytes", lambda: 1 << 30)
+        yield
 
 
 @contextmanager
