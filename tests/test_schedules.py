@@ -61,7 +61,11 @@ def test_every_memory_figure_names_its_source_or_says_assumed():
     """Each line of a shipped schedule's memory section carries a comment."""
     for path in SCHEDULES:
         lines = path.read_text().splitlines()
-        start = next(i for i, line in enumerate(lines) if line.startswith("memory:"))
+        starts = [i for i, line in enumerate(lines) if line.startswith("memory:")]
+        if not starts:      # a neuromorphic target: no DRAM
+            assert "target: neuromorphic" in lines, path.stem
+            continue
+        start = starts[0]
         if "{" in lines[start]:
             assert "#" in lines[start], path.stem
             continue
