@@ -204,9 +204,14 @@ def summary(report: dict) -> str:
     lines = [
         f"{m['name']} ({m['variant']} MLGRU): H={m['hidden_size']} L={m['layers']} "
         f"I={m['intermediate_size']} V={m['vocab_size']}",
-        f"  parameters {m['parameters']:,}; weights read per token "
-        f"{m['weight_bytes_per_token'] / 1e6:.2f} MB; ternary adds per token "
-        f"{m['ternary_adds_per_token']:,}; row-wise ops {m['rowwise_ops_per_token']:,}",
+        f"  parameters {m['parameters']:,}; per token: "
+        + "; ".join(f"{where} {w['weight_bytes_per_token'] / 1e6:.2f} MB of weights, "
+                    f"{w['ternary_adds_per_token']:,} ternary adds, "
+                    f"{w['rowwise_ops_per_token']:,} row-wise ops"
+                    for where, w in (("accelerator", report.get("accelerator", m)),
+                                     ("host", report.get("host")))
+                    if w and (where == "accelerator" or w["weight_bytes_per_token"]
+                              or w["ternary_adds_per_token"])),
     ]
     from_ckpt = sorted(k for k, v in m["sources"].items() if v != "model YAML")
     if from_ckpt:
@@ -237,8 +242,9 @@ def _sim_lines(report: dict) -> list[str]:
         f"unit(s), {s['lanes']} lane(s), TP={s['tp']}; on host: "
         f"{', '.join(s['host']) or 'nothing'}",
         f"  decode: {d['tokens_per_s']:,.2f} tokens/s ({d['tokens_per_s_per_lane']:,.2f} "
-        f"per lane), {d['cycles_per_token']:,.0f} cycles/token, {d['latency_ms']:.3f} ms "
-        f"latency; prefill: {p['tokens_per_s']:,.1f} tokens/s (batch {p['batch']})",
+        f"per lane), {d['cycles_per_step']:,.0f} cycles per decode step of "
+        f"{d['lanes']} lane(s), {d['latency_ms']:.3f} ms latency; prefill: "
+        f"{p['tokens_per_s']:,.1f} tokens/s (batch {p['batch']})",
         f"  bottleneck: {report['bottleneck']}; roofline: "
         f"{report['roofline']['bound']}-bound, "
         f"{report['roofline']['fraction_of_roof']:.0%} of the roof",
@@ -252,6 +258,13 @@ def _sim_lines(report: dict) -> list[str]:
     if uncharacterized:
         lines.append("  uncharacterized units (analytic stand-ins): "
                      + ", ".join(uncharacterized))
+    fit = report["fit"]
+    if fit["device"]:
+        verdict = {True: "fits", False: "does NOT fit", None: "fit unknown"}[fit["fits"]]
+        lines.append(f"  device {fit['device']}: {verdict}; " + ", ".join(
+            f"{key} {fit[key]['utilization']:.0%}" for key in
+            ("lut", "ff", "dsp", "bram", "onchip_bytes", "dram_bytes")
+            if fit[key]["utilization"] is not None))
     return lines
 
 
@@ -270,6 +283,8 @@ def main(argv: list[str] | None = None) -> int:
     except CosimError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    for warning in report.get("warnings", ()):
+        print(f"warning: {warning}", file=sys.stderr)
     print(summary(report))
     return 0
 

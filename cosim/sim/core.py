@@ -11,9 +11,10 @@ import numpy as np
 
 from cosim.config.model import ModelConfig
 from cosim.config.schedule import ScheduleConfig
-from cosim.graph import totals
 from cosim.sim.energy import power_report
-from cosim.sim.platform import UNITS, lane_program, unit_timings, validate
+from cosim.sim.fit import device_fit
+from cosim.sim.platform import UNITS, accelerator_weight_bytes, lane_program, unit_timings, validate
+from cosim.sim.records import Records
 from cosim.sim.simulator import Carry, Simulator, StepResult
 
 
@@ -29,16 +30,20 @@ class SimOutcome:
 
 def simulate(graph: nx.DiGraph, cfg: ModelConfig, schedule: ScheduleConfig, *,
              engine: Any = None, tokens: Optional[list[int]] = None,
-             trace: bool = False, lookup=None, progress=None) -> SimOutcome:
+             trace: bool = False, records: Optional[Records] = None,
+             progress=None) -> SimOutcome:
     """Time decode and prefill of ``cfg`` on ``schedule``; with ``engine``, carry values.
 
     ``engine`` (a FixedEngine) and ``tokens`` switch on co-simulation: lane 0
     computes every value at its event for each token, and activity is counted
     from those values; otherwise the schedule's expected densities are used.
+    ``records`` default to the characterisation file the schedule names.
     """
-    validate(schedule, cfg, totals(graph)["weight_bytes_per_token"])
-    timings = unit_timings(schedule, lookup)
+    if records is None:
+        records = Records.load(schedule.characterization)
+    timings = unit_timings(schedule, records)
     program = lane_program(graph, schedule, cfg, timings)
+    validate(schedule, cfg, accelerator_weight_bytes(program))
     sim = Simulator(program, schedule, trace=trace)
     wall = time.perf_counter()
     decode = sim.step()
@@ -61,10 +66,12 @@ def simulate(graph: nx.DiGraph, cfg: ModelConfig, schedule: ScheduleConfig, *,
     lanes = schedule.lanes
     step_s = decode.cycles / clock
     tps = lanes / step_s
+    active_time = decode.cycles * max(decode.active_cus, 1)
     report = {
         "decode": {
             "tokens_per_s": tps, "tokens_per_s_per_lane": 1 / step_s,
-            "cycles_per_token": decode.cycles, "latency_ms": step_s * 1e3,
+            "cycles_per_step": decode.cycles, "cycles_per_token": decode.cycles / lanes,
+            "latency_ms": step_s * 1e3,
             "block_ms": _block_ms(decode, cfg, clock), "lanes": lanes,
             "active_compute_units": decode.active_cus,
             "events": decode.events, "simulation_s": wall,
@@ -72,19 +79,33 @@ def simulate(graph: nx.DiGraph, cfg: ModelConfig, schedule: ScheduleConfig, *,
         "prefill": _prefill(prefill, schedule, batch, clock),
         "units": _units(decode, schedule, timings),
         "memory": {
-            "utilization": decode.channel_busy / (decode.cycles * schedule.memory.channels),
+            "utilization": decode.channel_busy / (decode.cycles * max(decode.active_channels, 1)),
+            "active_channels": decode.active_channels,
+            "stall_share_of_active_time": decode.dram_stall / active_time,
             "dram_bytes_per_step": decode.dram_bytes,
             "weights": schedule.onchip.weights,
         },
     }
     report["bottleneck"] = _bottleneck(report)
-    report["roofline"] = roofline(graph, schedule, cfg, tps, program)
+    report["roofline"] = roofline(graph, schedule, tps, program, decode)
     actions, activity = _actions(program, graph, schedule, decode, carry)
     report["activity"] = activity
     report["power"], report["energy"], report["brain"] = power_report(actions, schedule, tps)
-    report["host"] = {"excluded": list(schedule.host),
+    report["accelerator"] = _work(graph, program, host=False)
+    report["host"] = {"excluded": list(schedule.host), **_work(graph, program, host=True),
                       "note": "nodes on the host are excluded from time and energy"}
+    instances = {u: d["instances"] for u, d in report["units"].items()}
+    report["fit"], report["warnings"] = device_fit(schedule, cfg, program, graph, records,
+                                                   instances, lanes)
     return SimOutcome(report, decode, logits, decode.trace)
+
+
+def _work(graph: nx.DiGraph, program, host: bool) -> dict:
+    """Weights read and operations per token of the accelerator's nodes, or the host's."""
+    nodes = [graph.nodes[op.name] for op in program if op.host == host]
+    return {"weight_bytes_per_token": sum(d["weight_bytes"] for d in nodes),
+            "ternary_adds_per_token": sum(d["ternary_adds"] for d in nodes),
+            "rowwise_ops_per_token": sum(d["rowwise_ops"] for d in nodes)}
 
 
 def _block_ms(step: StepResult, cfg: ModelConfig, clock: float) -> float:
@@ -114,34 +135,43 @@ def _units(step: StepResult, schedule: ScheduleConfig, timings) -> dict:
             "busy_cycles_per_step": busy,
             "characterized": t.characterized,
             "timing_source": t.source, "latency_cycles": t.latency, "ii_cycles": t.ii,
-            "instances": (schedule.compute_units * (schedule.lanes if
-                          getattr(schedule.units, unit).per == "lane" else 1)),
+            "instances": (step.lanes if getattr(schedule.units, unit).per == "lane"
+                          else step.active_cus),
         }
     return out
 
 
 def _bottleneck(report: dict) -> str:
+    """The unit, or DRAM, that holds the active compute units longest.
+
+    A unit's share is its busy time; DRAM's is the time units stood waiting for
+    weights (latency and streaming beyond the unit's own cycles).
+    """
     shares = {u: d["share_of_active_time"] for u, d in report["units"].items()}
-    mem = report["memory"]["utilization"]
+    mem = report["memory"]
     unit = max(shares, key=shares.get)
-    if mem >= shares[unit]:
-        return f"dram ({mem:.0%} of channel time streaming weights)"
+    if mem["stall_share_of_active_time"] >= shares[unit]:
+        return (f"dram ({mem['stall_share_of_active_time']:.0%} of the active time waiting "
+                f"for weights; active channels {mem['utilization']:.0%} busy)")
     return f"{unit} ({shares[unit]:.0%} of the active time)"
 
 
-def roofline(graph, schedule: ScheduleConfig, cfg: ModelConfig, tps: float,
-             program) -> dict:
-    """Where the design sits under its compute and memory roofs (ternary adds / weight byte)."""
+def roofline(graph, schedule: ScheduleConfig, tps: float, program, step: StepResult) -> dict:
+    """Where the design sits under its compute and memory roofs (ternary adds / weight byte).
+
+    Both roofs count only what the step used: the adder trees of the lanes that
+    exist and the channels of the compute units that have lanes.
+    """
     clock = schedule.clock_mhz * 1e6
     adds = sum(graph.nodes[op.name]["ternary_adds"] for op in program if op.unit == "matvec")
-    wbytes = sum(op.weight_bytes for op in program if op.unit == "matvec")
-    groups = min(schedule.lanes, schedule.compute_units)
-    lanes_per_stream = schedule.lanes / groups
+    wbytes = accelerator_weight_bytes(program)
+    groups = max(step.active_cus, 1)
+    lanes_per_stream = step.lanes / groups
     mv = schedule.units.matvec
-    trees = schedule.lanes if mv.per == "lane" else groups
+    trees = step.lanes if mv.per == "lane" else groups
     peak = trees * mv.tp / mv.ii * clock
     mem = schedule.memory
-    bw = mem.channels * mem.bytes_per_cycle * mem.efficiency * clock
+    bw = step.active_channels * mem.bytes_per_cycle * mem.efficiency * clock
     if schedule.onchip.weights == "onchip":
         bw = float("inf")
     intensity = adds * lanes_per_stream / wbytes if wbytes else float("inf")

@@ -49,7 +49,7 @@ def markdown(report: dict) -> str:
         "| figure | value |", "|---|---|",
         f"| decode tokens/s | {d['tokens_per_s']:,.2f} |",
         f"| decode tokens/s per lane | {d['tokens_per_s_per_lane']:,.2f} |",
-        f"| cycles per token | {d['cycles_per_token']:,.0f} |",
+        f"| cycles per decode step ({d['lanes']} lane(s)) | {d['cycles_per_step']:,.0f} |",
         f"| token latency | {d['latency_ms']:.3f} ms |",
         f"| time per block | {d['block_ms']:.3f} ms |",
         f"| prefill tokens/s (batch {p['batch']}) | {p['tokens_per_s']:,.1f} |",
@@ -68,7 +68,12 @@ def markdown(report: dict) -> str:
                      f"| {'yes' if u['characterized'] else '**no** (analytic)'} | "
                      f"{u['timing_source']} |")
     lines += [
-        f"| dram | {report['memory']['utilization']:.1%} | | | channel time streaming |", "",
+        f"| dram | {report['memory']['utilization']:.1%} of {report['memory']['active_channels']} "
+        f"active channel(s) | {report['memory']['stall_share_of_active_time']:.1%} waiting "
+        "| | channel time streaming; units waiting for weights |", "",
+    ]
+    lines += _work_lines(report) + _fit_lines(report["fit"], report.get("warnings", []))
+    lines += [
         "## Power and energy", "",
         f"Total {w['total_w']:.2f} W = static {w['static_w']:.2f} W ({w['static_source']}) "
         f"+ dynamic {w['dynamic_w']:.2f} W. **{e['joules_per_token']:.4g} J/token, "
@@ -101,11 +106,42 @@ def markdown(report: dict) -> str:
     return "\n".join(lines)
 
 
+def _work_lines(report: dict) -> list[str]:
+    """Per-token work of the accelerator and of the host, apart."""
+    out = ["## Work per token", "", "| where | weights | ternary adds | row-wise ops |",
+           "|---|---|---|---|"]
+    for where in ("accelerator", "host"):
+        w = report[where]
+        out.append(f"| {where} | {w['weight_bytes_per_token'] / 1e6:,.2f} MB | "
+                   f"{w['ternary_adds_per_token']:,} | {w['rowwise_ops_per_token']:,} |")
+    return out + ["", "Time, energy and the fit count the accelerator only.", ""]
+
+
+def _fit_lines(fit: dict, warnings: list) -> list[str]:
+    """The device fit: each resource used against the budget, and what it rests on."""
+    if fit["device"] is None:
+        return ["## Device fit", "", fit["note"] + ".", ""]
+    verdict = {True: "fits", False: "**does not fit**", None: "fit unknown"}[fit["fits"]]
+    out = ["## Device fit", "", f"{fit['device']}: {verdict}. Basis: {fit['basis']}.", "",
+           "| resource | used | available | utilization |", "|---|---|---|---|"]
+    for key in ("lut", "ff", "dsp", "bram", "onchip_bytes", "dram_bytes"):
+        r = fit[key]
+        share = "" if r["utilization"] is None else f"{r['utilization']:.1%}"
+        out.append(f"| {key} | {r['used']:,.0f} | {r['available']:,} | {share} |")
+    c, clock = fit["control"], fit["clock"]
+    fmax = f"{clock['fmax_mhz']:g} MHz" if clock["fmax_mhz"] else "unknown"
+    out += ["", f"Control allowance: {c['fraction']:g} of the units' LUTs and FFs "
+                f"({c['source']}). Clock {clock['clock_mhz']:g} MHz against Fmax {fmax} "
+                f"({clock['basis']}).", ""]
+    out += [f"**Warning:** {w}" for w in warnings] + ([""] if warnings else [])
+    return out
+
+
 def units_figure(report: dict):
-    """Bar chart: share of the active time each unit and the DRAM channels are busy."""
-    names = list(report["units"]) + ["dram"]
+    """Bar chart: share of the active time each unit is busy and units wait for DRAM."""
+    names = list(report["units"]) + ["dram wait"]
     values = [report["units"][u]["share_of_active_time"] for u in report["units"]]
-    values.append(report["memory"]["utilization"])
+    values.append(report["memory"]["stall_share_of_active_time"])
     fig, ax = plt.subplots(figsize=(6, 3.5))
     ax.bar(names, [100 * v for v in values], color="tab:blue")
     ax.set_ylabel("% of active time busy")

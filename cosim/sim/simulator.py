@@ -34,12 +34,14 @@ class StepResult:
     cycles: float
     lanes: int
     busy: dict[str, float]                  # unit -> busy cycles summed over compute units
-    channel_busy: float                     # channel-cycles spent streaming
+    channel_busy: float                     # channel-cycles spent streaming (all channels)
     layer_cycles: dict[int, float]          # layer -> cycles (first compute unit)
     events: int
     trace: list[tuple[str, str, str, float, float]] = field(default_factory=list)
     dram_bytes: float = 0.0                 # bytes streamed, all compute units
     active_cus: int = 0
+    active_channels: int = 0                # channels of the compute units with lanes
+    dram_stall: float = 0.0                 # cycles units waited on weights, summed over CUs
 
 
 class Simulator:
@@ -70,13 +72,16 @@ class Simulator:
         self._busy: dict[str, float] = defaultdict(float)
         self._chan = 0.0
         self._bytes = 0.0
+        self._stall = 0.0
         self._layers: dict[int, float] = defaultdict(float)
         self._trace: list = []
+        used = set()
         for k in active:
             mine = [channels[c] for c in range(mem.channels) if c % s.compute_units == k
                     or (mem.channels < s.compute_units and c == k % mem.channels)]
+            used.update(map(id, mine))
             rate = len(mine) * mem.bytes_per_cycle * mem.efficiency
-            ctx = _Context(env, k, groups[k], mine[0], rate, scan,
+            ctx = _Context(env, k, groups[k], mine[0], len(mine), rate, scan,
                            carry if k == active[0] else None)
             if s.overlap.rowwise_with_matvec:
                 self._start_dataflow(ctx)
@@ -85,7 +90,7 @@ class Simulator:
         env.run()
         return StepResult(env.now, lanes, dict(self._busy), self._chan,
                           dict(self._layers), self._events, self._trace, self._bytes,
-                          len(active))
+                          len(active), len(used), self._stall)
 
     # -- one operation ------------------------------------------------------
     def _duration(self, op: Op, ctx: "_Context") -> float:
@@ -112,8 +117,9 @@ class Simulator:
                 t0 = ctx.env.now
                 yield ctx.env.timeout(wait + max(stream, cycles))
                 self._events += 1
-            self._chan += stream
+            self._chan += stream * ctx.width
             self._bytes += op.weight_bytes
+            self._stall += ctx.env.now - start - cycles
             self._record(ctx, "dram", op.name, t0, stream + wait)
         else:
             yield ctx.env.timeout(cycles)
@@ -158,8 +164,9 @@ class Simulator:
 class _Context:
     """Per compute unit state of one step."""
 
-    def __init__(self, env, k, lanes, channel, rate, scan, carry):
+    def __init__(self, env, k, lanes, channel, width, rate, scan, carry):
         self.env, self.k, self.lanes, self.channel = env, k, lanes, channel
+        self.width = width      # channels this compute unit streams over
         self.rate, self.scan, self.carry = rate, scan, carry
         self.first = carry is not None
 
