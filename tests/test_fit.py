@@ -43,10 +43,16 @@ def test_records_interpolate_extend_and_hold_fmax():
     series = records.series("matvec", load_schedule(None).numerics)
     assert series.at(32, "lut4_total") == pytest.approx(800)
     assert series.at(128, "lut4_total") == pytest.approx(3200)       # extended along the line
-    assert series.at(128, "fmax_mhz") == pytest.approx(190)          # held at the nearest size
+    assert series.fmax(128) == pytest.approx(190)          # held at the nearest size
     assert series.basis(32) == "interpolated at tp=32 between recorded tp=16, tp=64"
     assert series.basis(64) == "measured at tp=64"
     assert series.basis(128).startswith("extrapolated to tp=128")
+
+
+def test_fmax_is_the_lowest_of_the_records_figures():
+    series = Records([record("rowwise", {}, fmax_mhz=210.0, fmax_registered_mhz=180.0)],
+                     "test").series("rowwise", load_schedule(None).numerics)
+    assert series.fmax(None) == 180.0
 
 
 def test_one_recorded_size_is_used_as_is_and_says_so():

@@ -62,7 +62,7 @@ def device_fit(schedule: ScheduleConfig, cfg: ModelConfig, program: list[Op],
             used[key] += one[key] * n
         units[unit] = {"instances": n, "size": {series.axis: x} if series.axis else {},
                        "basis": series.basis(x) + numerics_note,
-                       "fmax_mhz": series.at(x, "fmax_mhz"),
+                       "fmax_mhz": series.fmax(x), "measured_on": series.device,
                        **{f"{key}_each": one[key] for key in SUMMED}}
     allowance = device.control
     control = {"fraction": allowance.fraction, "source": allowance.source,
@@ -124,8 +124,9 @@ def _clock(schedule: ScheduleConfig, units: dict) -> dict:
         if known:
             slowest = min(known, key=known.get)
             clock.update(fmax_mhz=known[slowest], limited_by=slowest,
-                         basis="routed Fmax of the slowest instantiated unit, from the "
-                               "characterisation records (ECP5-85F, out of context)")
+                         basis=f"routed Fmax of the slowest instantiated unit on "
+                               f"{units[slowest]['measured_on']} (the lowest of its recorded "
+                               "Fmax figures), from the characterisation records")
     elif schedule.device.fmax_mhz:
         clock.update(fmax_mhz=schedule.device.fmax_mhz, limited_by="device",
                      basis="schedule.device.fmax_mhz (see device_source)")

@@ -35,9 +35,6 @@ AXES = {"matvec": "tp", "rmsnorm": "n", "quantize": "n"}
 #: the part the records were placed and routed on unless a record names its own
 #: (rtl/characterize.py runs nextpnr-ecp5 --85k --package CABGA381)
 RECORD_DEVICE = "ECP5-85F"
-#: figures that are held at the nearest recorded size instead of extended
-HELD = ("fmax_mhz",)
-
 Key = Union[str, Callable[[dict], float]]
 
 
@@ -53,11 +50,12 @@ class Series:
     def sizes(self) -> tuple[float, ...]:
         return tuple(x for x, _ in self.points)
 
-    def at(self, x: Optional[float], key: Key) -> Optional[float]:
+    def at(self, x: Optional[float], key: Key, hold: bool = False) -> Optional[float]:
         """``key`` (a record key, or a function of a record) at size ``x``.
 
-        None when a record lacks the key (a record made without place and route
-        has no Fmax).
+        ``hold``: beyond the recorded sizes take the nearest one's value instead
+        of extending the line (for Fmax). None when a record lacks the key (a
+        record made without place and route has no Fmax).
         """
         fn = key if callable(key) else (lambda r: r.get(key))
         ys = [fn(r) for _, r in self.points]
@@ -67,11 +65,21 @@ class Series:
         ys = np.array(ys, dtype=float)
         if len(xs) == 1 or x is None:
             return float(ys[0])
-        if key in HELD or xs[0] <= x <= xs[-1]:
+        if hold or xs[0] <= x <= xs[-1]:
             return float(np.interp(x, xs, ys))
         i = (0, 1) if x < xs[0] else (-2, -1)
         slope = (ys[i[1]] - ys[i[0]]) / (xs[i[1]] - xs[i[0]])
         return max(0.0, float(ys[i[0]] + slope * (x - xs[i[0]])))
+
+    def fmax(self, x: Optional[float]) -> Optional[float]:
+        """Routed Fmax at size ``x``: the lowest of the record's Fmax figures (out of
+        context, and between registered ports where the record has it), held beyond
+        the recorded sizes."""
+        def lowest(r: dict) -> Optional[float]:
+            found = [v for k, v in r.items() if k.startswith("fmax") and k.endswith("_mhz")
+                     and isinstance(v, (int, float))]
+            return min(found) if found else None
+        return self.at(x, lowest, hold=True)
 
     def line(self, key: Key) -> Optional[tuple[float, float]]:
         """Least-squares ``key = slope * size + intercept`` over two or more sizes."""
