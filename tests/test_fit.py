@@ -223,3 +223,15 @@ def test_summary_says_cycles_per_decode_step_and_splits_host_work(capsys):
     out = capsys.readouterr().out
     assert "cycles per decode step of 4 lane(s)" in out and "cycles/token" not in out
     assert "accelerator 77.60 MB of weights" in out and "host 8.20 MB of weights" in out
+
+
+def test_weights_on_chip_give_a_compute_roof_and_a_finite_report(tmp_path):
+    assert main([str(ROOT / "models" / "tiny.yaml"), "--schedule",
+                 str(ROOT / "schedules" / "u250-ternip.yaml"), "--numerics", "off",
+                 "--set", "schedule.onchip.weights=onchip", "--out", str(tmp_path)]) == 0
+    report = json.loads((tmp_path / "report.json").read_text(),
+                        parse_constant=lambda c: pytest.fail(f"{c} in the report"))
+    roof = report["roofline"]
+    assert roof["intensity_adds_per_byte"] is None and roof["bound"] == "compute"
+    assert "no DRAM traffic" in (tmp_path / "report.md").read_text()
+    assert (tmp_path / "roofline.png").stat().st_size > 0

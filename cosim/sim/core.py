@@ -157,30 +157,30 @@ def _bottleneck(report: dict) -> str:
 
 
 def roofline(graph, schedule: ScheduleConfig, tps: float, program, step: StepResult) -> dict:
-    """Where the design sits under its compute and memory roofs (ternary adds / weight byte).
+    """Where the design sits under its compute and memory roofs (ternary adds / DRAM byte).
 
     Both roofs count only what the step used: the adder trees of the lanes that
-    exist and the channels of the compute units that have lanes.
+    exist and the channels of the compute units that have lanes. The intensity
+    is the step's ternary adds per byte it moved from DRAM (None without DRAM
+    traffic: weights on chip).
     """
     clock = schedule.clock_mhz * 1e6
     adds = sum(graph.nodes[op.name]["ternary_adds"] for op in program if op.unit == "matvec")
-    wbytes = accelerator_weight_bytes(program)
-    groups = max(step.active_cus, 1)
-    lanes_per_stream = step.lanes / groups
     mv = schedule.units.matvec
-    trees = step.lanes if mv.per == "lane" else groups
+    trees = step.lanes if mv.per == "lane" else max(step.active_cus, 1)
     peak = trees * mv.tp / mv.ii * clock
     mem = schedule.memory
-    bw = step.active_channels * mem.bytes_per_cycle * mem.efficiency * clock
-    if schedule.onchip.weights == "onchip":
-        bw = float("inf")
-    intensity = adds * lanes_per_stream / wbytes if wbytes else float("inf")
-    attainable = min(peak, intensity * bw)
+    intensity = bw = memory_roof = None
+    if step.dram_bytes:
+        intensity = adds * step.lanes / step.dram_bytes
+        bw = step.active_channels * mem.bytes_per_cycle * mem.efficiency * clock
+        memory_roof = intensity * bw
+    attainable = peak if memory_roof is None else min(peak, memory_roof)
     achieved = adds * tps
     return {"intensity_adds_per_byte": intensity, "peak_adds_per_s": peak,
-            "bandwidth_bytes_per_s": bw if bw != float("inf") else None,
+            "bandwidth_bytes_per_s": bw,
             "attainable_adds_per_s": attainable, "achieved_adds_per_s": achieved,
-            "bound": "compute" if peak <= intensity * bw else "memory",
+            "bound": "memory" if memory_roof is not None and memory_roof < peak else "compute",
             "fraction_of_roof": achieved / attainable if attainable else 0.0}
 
 

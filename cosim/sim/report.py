@@ -56,7 +56,7 @@ def markdown(report: dict) -> str:
         f"| prompt of {p['prompt_tokens']} tokens | {p['prompt_ms']:.2f} ms |", "",
         f"Prefill model: {p['model']}.", "",
         f"**Bottleneck:** {report['bottleneck']}. Roofline: {r['bound']}-bound at "
-        f"{r['intensity_adds_per_byte']:.1f} ternary adds per weight byte; achieved "
+        f"{_intensity(r)}; achieved "
         f"{r['achieved_adds_per_s']:.3g} of an attainable {r['attainable_adds_per_s']:.3g} "
         f"adds/s ({r['fraction_of_roof']:.0%}).", "",
         "## Units", "",
@@ -104,6 +104,11 @@ def markdown(report: dict) -> str:
     lines += ["Plots: `units.png` (time per unit), `roofline.png`; trace: `trace.json` "
               "(open in ui.perfetto.dev).", ""]
     return "\n".join(lines)
+
+
+def _intensity(roof: dict) -> str:
+    x = roof["intensity_adds_per_byte"]
+    return "no DRAM traffic" if x is None else f"{x:.1f} ternary adds per DRAM byte"
 
 
 def _work_lines(report: dict) -> list[str]:
@@ -156,18 +161,19 @@ def roofline_figure(report: dict):
     fig, ax = plt.subplots(figsize=(6, 4))
     peak = r["peak_adds_per_s"]
     x0 = r["intensity_adds_per_byte"]
-    xs = [max(x0 / 100, 0.1), x0 * 100]
-    if r["bandwidth_bytes_per_s"]:
+    if x0 is not None:
         bw = r["bandwidth_bytes_per_s"]
         ridge = peak / bw
-        xs = [min(xs[0], ridge / 10), max(xs[1], ridge * 10)]
+        xs = [min(x0 / 100, ridge / 10), max(x0 * 100, ridge * 10)]
         ax.plot([xs[0], ridge, xs[1]], [xs[0] * bw, peak, peak], color="k", label="roof")
+        ax.plot([x0], [r["achieved_adds_per_s"]], "o", color="tab:red", label="this design")
+        ax.set_xscale("log")
+        ax.set_xlabel("ternary adds per DRAM byte")
     else:
-        ax.plot(xs, [peak, peak], color="k", label="compute roof (weights on chip)")
-    ax.plot([x0], [r["achieved_adds_per_s"]], "o", color="tab:red", label="this design")
-    ax.set_xscale("log")
+        ax.axhline(peak, color="k", label="compute roof (no DRAM traffic)")
+        ax.axhline(r["achieved_adds_per_s"], color="tab:red", ls="--", label="this design")
+        ax.set_xticks([])
     ax.set_yscale("log")
-    ax.set_xlabel("ternary adds per weight byte (lanes share a stream)")
     ax.set_ylabel("ternary adds / s")
     ax.legend()
     ax.set_title("roofline")
