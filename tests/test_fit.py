@@ -235,3 +235,10 @@ def test_weights_on_chip_give_a_compute_roof_and_a_finite_report(tmp_path):
     assert roof["intensity_adds_per_byte"] is None and roof["bound"] == "compute"
     assert "no DRAM traffic" in (tmp_path / "report.md").read_text()
     assert (tmp_path / "roofline.png").stat().st_size > 0
+
+
+@pytest.mark.parametrize("name", ["u250-ternip", "u250-max", "d5005-paper", "ecp5-85k"])
+def test_every_fpga_schedule_names_its_device_with_sources(name):
+    device = load_schedule(ROOT / "schedules" / f"{name}.yaml").device
+    assert device is not None and device.source and device.control.source
+    assert device.lut > 0 and device.ff > 0 and device.dram_bytes > 0

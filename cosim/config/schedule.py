@@ -3,7 +3,8 @@
 The ``numerics`` section parameterises the fixed-point golden model and, through
 it, every RTL unit. The platform sections (clock, compute units, lanes, unit
 instances, memory system, on-chip memory, host placement, overlap policy and
-the energy table) parameterise the system simulator (``cosim.sim``). Rules that
+the energy table) parameterise the system simulator (``cosim.sim``); the
+``device`` section names the part and the budgets its design must fit. Rules that
 need the model as well (TP against the hidden size, lanes against on-chip
 memory) live in ``cosim.sim.platform.validate``.
 """
