@@ -45,7 +45,7 @@ def main() -> None:
     print("|---|---|---|" + "---|" * len(KEYS) + "---|---|---|")
     for schedule, model, sets in ROWS:
         fit, warnings = fit_of(schedule, model, sets)
-        shares = " | ".join(f"{fit[k]['utilization']:.1%}" for k in KEYS)
+        shares = " | ".join(f"{fit['resources'][k]['utilization']:.1%}" for k in KEYS)
         c = fit["clock"]
         fmax = f"{c['fmax_mhz']:g} ({c['limited_by']})" if c["fmax_mhz"] else "?"
         print(f"| {schedule} | {model} | {' '.join(sets)} | {shares} | "

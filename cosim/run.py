@@ -262,9 +262,8 @@ def _sim_lines(report: dict) -> list[str]:
     if fit["device"]:
         verdict = {True: "fits", False: "does NOT fit", None: "fit unknown"}[fit["fits"]]
         lines.append(f"  device {fit['device']}: {verdict}; " + ", ".join(
-            f"{key} {fit[key]['utilization']:.0%}" for key in
-            ("lut", "ff", "dsp", "bram", "onchip_bytes", "dram_bytes")
-            if fit[key]["utilization"] is not None))
+            f"{key} {r['utilization']:.0%}" for key, r in fit["resources"].items()
+            if r["utilization"] is not None))
     return lines
 
 

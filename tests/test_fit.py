@@ -107,11 +107,12 @@ def test_unreadable_records_are_one_clean_error(tmp_path, capsys):
 def test_fit_names_every_resource_used_and_available():
     fit = run("mmfree-370m", "u250-ternip")["fit"]
     assert fit["fits"] is True and fit["device"].startswith("AMD Alveo U250")
-    for key in ("lut", "ff", "dsp", "bram", "onchip_bytes", "dram_bytes"):
-        assert set(fit[key]) == {"used", "available", "utilization"}
-        assert 0 <= fit[key]["used"] <= fit[key]["available"]
+    assert set(fit["resources"]) == {"lut", "ff", "dsp", "bram", "onchip_bytes", "dram_bytes"}
+    for r in fit["resources"].values():
+        assert set(r) == {"used", "available", "utilization"}
+        assert 0 <= r["used"] <= r["available"]
     assert "stand in for another RTL" in fit["basis"]        # u250-ternip models ternip
-    assert fit["control"]["lut"] == pytest.approx(0.25 * fit["lut"]["used"] / 1.25)
+    assert fit["control"]["lut"] == pytest.approx(0.25 * fit["resources"]["lut"]["used"] / 1.25)
 
 
 def test_fit_sums_unit_records_times_instances_plus_control():
@@ -122,8 +123,8 @@ def test_fit_sums_unit_records_times_instances_plus_control():
     fit = run("mmfree-370m", "ecp5-85k", "schedule.lanes=3", "schedule.units.matvec.tp=128",
               "schedule.units.rowwise.per=cu", records=recs)["fit"]
     units = 3 * (1000 + 300 + 200) + 1 * 500           # rowwise per compute unit
-    assert fit["lut"]["used"] == pytest.approx(units * 1.25)
-    assert fit["dsp"]["used"] == 3 * 3 + 1
+    assert fit["resources"]["lut"]["used"] == pytest.approx(units * 1.25)
+    assert fit["resources"]["dsp"]["used"] == 3 * 3 + 1
     assert fit["units"]["rowwise"]["instances"] == 1
 
 
@@ -134,7 +135,7 @@ def test_overclocked_and_oversized_design_warns_in_json_and_on_stderr(tmp_path, 
                  "--set", "schedule.clock_mhz=5000", "--set", "schedule.lanes=300",
                  "--json", str(out)]) == 0
     report = json.loads(out.read_text())
-    assert report["fit"]["fits"] is False and report["fit"]["lut"]["utilization"] > 1
+    assert report["fit"]["fits"] is False and report["fit"]["resources"]["lut"]["utilization"] > 1
     warnings = report["warnings"]
     assert any("schedule.clock_mhz=5000 is above" in w for w in warnings)
     assert any("does not fit" in w and "lut" in w for w in warnings)
@@ -152,7 +153,7 @@ def test_clock_above_the_slowest_characterised_unit_warns():
 
 def test_weights_larger_than_the_dram_warn():
     r = run("mmfree-1.3b", "ecp5-85k")
-    assert r["fit"]["dram_bytes"]["used"] > r["fit"]["dram_bytes"]["available"]
+    assert r["fit"]["resources"]["dram_bytes"]["used"] > r["fit"]["resources"]["dram_bytes"]["available"]
     assert any("bytes of weights exceed" in w for w in r["warnings"])
 
 
@@ -213,7 +214,7 @@ def test_host_work_is_reported_apart_from_the_accelerator():
     for key in ("weight_bytes_per_token", "ternary_adds_per_token"):
         assert acc[key] + host[key] == model[key] and host[key] > 0      # lm_head
     streamed = r["energy"]["actions_per_token"]["dram_byte"]      # the mat-vec weights
-    assert streamed == r["fit"]["dram_bytes"]["used"] <= acc["weight_bytes_per_token"]
+    assert streamed == r["fit"]["resources"]["dram_bytes"]["used"] <= acc["weight_bytes_per_token"]
 
 
 def test_summary_says_cycles_per_decode_step_and_splits_host_work(capsys):

@@ -86,8 +86,9 @@ def device_fit(schedule: ScheduleConfig, cfg: ModelConfig, program: list[Op],
     fit = {"device": device.name, "device_source": device.source,
            "basis": _basis(schedule, records, missing),
            "fits": None if missing else all(u <= a for u, a in resources.values()),
-           **{key: {"used": u, "available": a, "utilization": u / a if a else None}
-              for key, (u, a) in resources.items()},
+           "resources": {key: {"used": u, "available": a,
+                               "utilization": u / a if a else None}
+                         for key, (u, a) in resources.items()},
            "control": control, "units": units, "missing_records": missing}
     fit["clock"] = _clock(schedule, units)
     return fit, _warnings(fit, schedule, cfg)
@@ -143,12 +144,12 @@ def _warnings(fit: dict, schedule: ScheduleConfig, cfg: ModelConfig) -> list[str
                 else f"the routed Fmax of its slowest unit, {c['limited_by']}")
         out.append(f"schedule.clock_mhz={schedule.clock_mhz:g} is above {what} "
                    f"({c['fmax_mhz']:g} MHz): the design would not close timing")
-    over = [f"{key} {fit[key]['used']:,.0f} of {fit[key]['available']:,}"
-            for key in ("lut", "ff", "dsp", "bram", "onchip_bytes")
-            if fit[key]["used"] > fit[key]["available"]]
+    res = fit["resources"]
+    over = [f"{key} {r['used']:,.0f} of {r['available']:,}" for key, r in res.items()
+            if key != "dram_bytes" and r["used"] > r["available"]]
     if over:
         out.append(f"the design does not fit {fit['device']}: " + "; ".join(over))
-    dram = fit["dram_bytes"]
+    dram = res["dram_bytes"]
     if dram["used"] > dram["available"]:
         out.append(f"{cfg.name}'s {dram['used']:,.0f} bytes of weights exceed the "
                    f"{dram['available']:,} bytes of DRAM of {fit['device']}")

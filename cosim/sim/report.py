@@ -129,8 +129,7 @@ def _fit_lines(fit: dict, warnings: list) -> list[str]:
     verdict = {True: "fits", False: "**does not fit**", None: "fit unknown"}[fit["fits"]]
     out = ["## Device fit", "", f"{fit['device']}: {verdict}. Basis: {fit['basis']}.", "",
            "| resource | used | available | utilization |", "|---|---|---|---|"]
-    for key in ("lut", "ff", "dsp", "bram", "onchip_bytes", "dram_bytes"):
-        r = fit[key]
+    for key, r in fit["resources"].items():
         share = "" if r["utilization"] is None else f"{r['utilization']:.1%}"
         out.append(f"| {key} | {r['used']:,.0f} | {r['available']:,} | {share} |")
     c, clock = fit["control"], fit["clock"]
