@@ -92,14 +92,19 @@ def test_default_run_reads_records_without_importing_rtl_or_myhdl():
     assert out.strip() == "[]"
 
 
-def test_unreadable_records_are_one_clean_error(tmp_path, capsys):
+@pytest.mark.parametrize("text, message", [
+    ("{not json", "cannot read"),
+    ('{"unit": "matvec"}', "must hold a list of records"),
+    ('[{"unit": "rowwise", "params": {}, "ff": "many"}]', "record 0 (rowwise) has a ff"),
+])
+def test_unreadable_records_are_one_clean_error(tmp_path, capsys, text, message):
     bad = tmp_path / "records.json"
-    bad.write_text("{not json")
+    bad.write_text(text)
     code = main([str(ROOT / "models" / "tiny.yaml"), "--numerics", "off",
                  "--set", f"schedule.characterization={bad}"])
     err = capsys.readouterr().err
     assert code == 2 and err.count("\n") == 1
-    assert err.startswith("error: schedule.characterization: cannot read")
+    assert err.startswith("error: schedule.characterization") and message in err
 
 
 # -- device fit and warnings --------------------------------------------------------------
@@ -244,3 +249,13 @@ def test_every_fpga_schedule_names_its_device_with_sources(name):
     device = load_schedule(ROOT / "schedules" / f"{name}.yaml").device
     assert device is not None and device.source and device.control.source
     assert device.lut > 0 and device.ff > 0 and device.dram_bytes > 0
+
+
+@pytest.mark.parametrize("name", ["missing.json", "folder"])
+def test_records_path_that_is_not_a_file_is_one_clean_error(tmp_path, capsys, name):
+    (tmp_path / "folder").mkdir()
+    code = main([str(ROOT / "models" / "tiny.yaml"), "--numerics", "off",
+                 "--set", f"schedule.characterization={tmp_path / name}"])
+    err = capsys.readouterr().err
+    assert code == 2 and err.count("\n") == 1
+    assert err.startswith("error: schedule.characterization must be a JSON file")

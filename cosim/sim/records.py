@@ -30,6 +30,11 @@ from cosim.errors import ConfigError
 
 #: the records a schedule reads when it names none: rtl/characterization.json of this package
 DEFAULT_PATH = Path(__file__).resolve().parents[2] / "rtl" / "characterization.json"
+#: largest records file read (the published one is a few tens of kilobytes)
+MAX_BYTES = 16 * 2**20
+#: figures of a record the simulator reads (numbers, or null where not measured)
+FIGURES = ("latency_cycles", "last_out_cycles", "ii_cycles", "in_beats_per_op",
+           "out_beats_per_op", "lut4_total", "ff", "bram", "lutram", "dsp", "fmax_mhz")
 #: the parameter each unit's cost grows with (units not listed have no size parameter)
 AXES = {"matvec": "tp", "rmsnorm": "n", "quantize": "n"}
 #: the part the records were placed and routed on unless a record names its own
@@ -117,20 +122,38 @@ class Records:
 
     @classmethod
     def load(cls, path: Optional[Path] = None) -> "Records":
-        """The records in ``path`` (default: this package's); none when the file is absent."""
-        path = Path(path) if path is not None else DEFAULT_PATH
-        if not path.exists():
-            return cls([], f"{_shown(path)} (absent)")
+        """The records in ``path``; with None, this package's (none when that file is absent).
+
+        A path the schedule names must be a readable JSON file of at most
+        ``MAX_BYTES``; anything else is a ConfigError naming the key.
+        """
+        if path is None:
+            if not DEFAULT_PATH.exists():
+                return cls([], f"{_shown(DEFAULT_PATH)} (absent)")
+            path = DEFAULT_PATH
+        path = Path(path)
         try:
+            if not path.is_file():
+                raise ConfigError(f"schedule.characterization must be a JSON file of "
+                                  f"records, not {str(path)!r}")
+            if path.stat().st_size > MAX_BYTES:
+                raise ConfigError(f"schedule.characterization: {path} is larger than "
+                                  f"{MAX_BYTES:,} bytes")
             data = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, UnicodeDecodeError, ValueError) as exc:
-            raise ConfigError(f"schedule.characterization: cannot read {path}: "
+        except (OSError, UnicodeDecodeError, ValueError, RecursionError) as exc:
+            raise ConfigError(f"schedule.characterization: cannot read {str(path)!r}: "
                               f"{exc.__class__.__name__}") from None
         if not isinstance(data, list) or not all(
                 isinstance(r, dict) and isinstance(r.get("unit"), str)
                 and isinstance(r.get("params"), dict) for r in data):
-            raise ConfigError(f"schedule.characterization: {path} must hold a list of "
-                              "records with 'unit' and 'params'")
+            raise ConfigError(f"schedule.characterization: {str(path)!r} must hold a list "
+                              "of records with 'unit' and 'params'")
+        for i, r in enumerate(data):
+            bad = [k for k in FIGURES if not isinstance(r.get(k, 0), (int, float, type(None)))
+                   or isinstance(r.get(k), bool)]
+            if bad:
+                raise ConfigError(f"schedule.characterization: record {i} ({r['unit']}) "
+                                  f"has a {bad[0]} that is not a number")
         return cls(data, _shown(path))
 
     def series(self, unit: str, numerics: Numerics, prefer: Optional[dict] = None
