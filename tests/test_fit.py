@@ -96,6 +96,7 @@ def test_default_run_reads_records_without_importing_rtl_or_myhdl():
     ("{not json", "cannot read"),
     ('{"unit": "matvec"}', "must hold a list of records"),
     ('[{"unit": "rowwise", "params": {}, "ff": "many"}]', "record 0 (rowwise) has a ff"),
+    ('[{"unit": "rowwise", "params": {}, "ff": NaN}]', "cannot read"),
 ])
 def test_unreadable_records_are_one_clean_error(tmp_path, capsys, text, message):
     bad = tmp_path / "records.json"

@@ -139,7 +139,7 @@ class Records:
             if path.stat().st_size > MAX_BYTES:
                 raise ConfigError(f"schedule.characterization: {path} is larger than "
                                   f"{MAX_BYTES:,} bytes")
-            data = json.loads(path.read_text(encoding="utf-8"))
+            data = json.loads(path.read_text(encoding="utf-8"), parse_constant=_no_constant)
         except (OSError, UnicodeDecodeError, ValueError, RecursionError) as exc:
             raise ConfigError(f"schedule.characterization: cannot read {str(path)!r}: "
                               f"{exc.__class__.__name__}") from None
@@ -183,6 +183,10 @@ class Records:
             return None
         points = tuple((x, r) for x, (_, r) in sorted(chosen.items()))
         return Series(unit, axis, points)
+
+
+def _no_constant(name: str):
+    raise ValueError(f"{name} is not a measurement")
 
 
 def _shown(path: Path) -> str:
