@@ -18,13 +18,14 @@ import networkx as nx
 
 from cosim.config.model import ModelConfig
 from cosim.config.schedule import Numerics, ScheduleConfig
-from cosim.sim.platform import PASSES, UNITS, Op, lane_state_bytes, record_prefer
+from cosim.sim.platform import UNITS, Op, accelerator_weight_bytes, lane_state_bytes, record_prefer
 from cosim.sim.records import Records, Series
 
 #: bits of one ECP5 DP16KD block RAM, the block the records count
 RECORD_BRAM_BITS = 18 * 1024
 #: 4-input LUTs one TRELLIS_DPR16X4 distributed-RAM cell occupies: the two RAM slices of
-#: a PFU (the ECP5 family data sheet's 669 Kbit of distributed RAM is 10,455 PFUs x 64 bits)
+#: a PFU (nextpnr-ecp5 --85k lists one RAMW site per PFU of 8 LUT4s, 10,455 of them:
+#: the data sheet's 669 Kbit of distributed RAM is 10,455 x 64 bits)
 LUTRAM_LUT4 = 4
 #: report key -> record key of the resources summed over the units
 SUMMED = {"lut": "lut4_total", "ff": "ff", "dsp": "dsp", "bram": "bram", "lutram": "lutram"}
@@ -36,7 +37,7 @@ def unit_sizes(program: list[Op], graph: nx.DiGraph, schedule: ScheduleConfig) -
                                          "rowwise": None}
     for unit in ("rmsnorm", "quantize"):
         sizes[unit] = float(max((graph.nodes[op.name]["size"] for op in program
-                                 if op.unit == unit and op.kind in PASSES), default=1))
+                                 if op.unit == unit), default=1))
     return sizes
 
 
@@ -70,7 +71,7 @@ def device_fit(schedule: ScheduleConfig, cfg: ModelConfig, program: list[Op],
                "ff": allowance.fraction * used["ff"]}
     bram_blocks = sum(math.ceil(u["bram_each"] * RECORD_BRAM_BITS / device.bram_bits)
                       * u["instances"] for u in units.values())
-    weights = sum(op.weight_bytes for op in program if op.unit == "matvec")
+    weights = accelerator_weight_bytes(program)
     resident = weights if schedule.onchip.weights == "onchip" else 0
     onchip = (lanes * lane_state_bytes(cfg, schedule) + resident
               + sum(u["bram_each"] * u["instances"] for u in units.values())
