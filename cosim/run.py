@@ -205,13 +205,11 @@ def summary(report: dict) -> str:
         f"{m['name']} ({m['variant']} MLGRU): H={m['hidden_size']} L={m['layers']} "
         f"I={m['intermediate_size']} V={m['vocab_size']}",
         f"  parameters {m['parameters']:,}; per token: "
-        + "; ".join(f"{where} {w['weight_bytes_per_token'] / 1e6:.2f} MB of weights, "
+        + "; ".join(f"{where} {w['weight_bytes_per_token'] / 1e6:.3g} MB of weights, "
                     f"{w['ternary_adds_per_token']:,} ternary adds, "
                     f"{w['rowwise_ops_per_token']:,} row-wise ops"
-                    for where, w in (("accelerator", report.get("accelerator", m)),
-                                     ("host", report.get("host")))
-                    if w and (where == "accelerator" or w["weight_bytes_per_token"]
-                              or w["ternary_adds_per_token"])),
+                    for where, w in (("accelerator", report["accelerator"]),
+                                     ("host", report["host"]))),
     ]
     from_ckpt = sorted(k for k, v in m["sources"].items() if v != "model YAML")
     if from_ckpt:
