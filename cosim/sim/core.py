@@ -60,17 +60,18 @@ def simulate(graph: nx.DiGraph, cfg: ModelConfig, schedule: ScheduleConfig, *,
             sim.step(lanes=1, carry=carry)
             rows.append(engine.real(carry.last))
         logits = np.stack(rows)
-    batch = schedule.prefill.batch or schedule.lanes
+    batch = schedule.prefill.batch or schedule.total_lanes
     prefill = sim.step(lanes=batch, scan=batch)
     clock = schedule.clock_mhz * 1e6
-    lanes = schedule.lanes
+    lanes = schedule.total_lanes
     step_s = decode.cycles / clock
-    tps = lanes / step_s
-    active_time = decode.cycles * max(decode.active_cus, 1)
+    tps = decode.tokens_per_cycle * clock
+    mem = schedule.memory
+    sustained = mem.gb_per_s * 1e9 * mem.efficiency     # bytes/s of one channel
     report = {
         "decode": {
-            "tokens_per_s": tps, "tokens_per_s_per_lane": 1 / step_s,
-            "cycles_per_step": decode.cycles, "cycles_per_token": decode.cycles / lanes,
+            "tokens_per_s": tps, "tokens_per_s_per_lane": tps / lanes,
+            "cycles_per_step": decode.cycles, "cycles_per_token": 1 / decode.tokens_per_cycle,
             "latency_ms": step_s * 1e3,
             "block_ms": _block_ms(decode, cfg, clock), "lanes": lanes,
             "active_compute_units": decode.active_cus,
@@ -79,10 +80,15 @@ def simulate(graph: nx.DiGraph, cfg: ModelConfig, schedule: ScheduleConfig, *,
         "prefill": _prefill(prefill, schedule, batch, clock),
         "units": _units(decode, schedule, timings),
         "memory": {
-            "utilization": decode.channel_busy / (decode.cycles * max(decode.active_channels, 1)),
+            "utilization": decode.bytes_per_cycle * clock
+            / (max(decode.active_channels, 1) * sustained),
             "active_channels": decode.active_channels,
-            "stall_share_of_active_time": decode.dram_stall / active_time,
+            "stall_share_of_active_time": decode.dram_stall / _active_time(decode),
             "dram_bytes_per_step": decode.dram_bytes,
+            "activation_bytes_per_step": decode.activation_bytes,
+            "peak_gb_per_s": mem.channels * mem.gb_per_s,
+            "sustained_gb_per_s": mem.channels * mem.gb_per_s * mem.efficiency,
+            "achieved_gb_per_s": decode.bytes_per_cycle * clock / 1e9,
             "weights": schedule.onchip.weights,
         },
     }
@@ -131,7 +137,7 @@ def _units(step: StepResult, schedule: ScheduleConfig, timings) -> dict:
         t = timings[unit]
         out[unit] = {
             "utilization": busy / (step.cycles * schedule.compute_units),
-            "share_of_active_time": busy / (step.cycles * max(step.active_cus, 1)),
+            "share_of_active_time": busy / _active_time(step),
             "busy_cycles_per_step": busy,
             "characterized": t.characterized,
             "timing_source": t.source, "latency_cycles": t.latency, "ii_cycles": t.ii,
@@ -141,18 +147,24 @@ def _units(step: StepResult, schedule: ScheduleConfig, timings) -> dict:
     return out
 
 
+def _active_time(step: StepResult) -> float:
+    """Cycles the compute units with lanes spend on their steps, summed over them."""
+    return sum(step.finish.values()) or step.cycles * max(step.active_cus, 1)
+
+
 def _bottleneck(report: dict) -> str:
     """The unit, or DRAM, that holds the active compute units longest.
 
     A unit's share is its busy time; DRAM's is the time units stood waiting for
-    weights (latency and streaming beyond the unit's own cycles).
+    it (weights: latency and streaming beyond the unit's own cycles; activation
+    loads and stores: all of their time).
     """
     shares = {u: d["share_of_active_time"] for u, d in report["units"].items()}
     mem = report["memory"]
     unit = max(shares, key=shares.get)
     if mem["stall_share_of_active_time"] >= shares[unit]:
         return (f"dram ({mem['stall_share_of_active_time']:.0%} of the active time waiting "
-                f"for weights; active channels {mem['utilization']:.0%} busy)")
+                f"for DRAM; active channels {mem['utilization']:.0%} busy)")
     return f"{unit} ({shares[unit]:.0%} of the active time)"
 
 
@@ -173,7 +185,7 @@ def roofline(graph, schedule: ScheduleConfig, tps: float, program, step: StepRes
     intensity = bw = memory_roof = None
     if step.dram_bytes:
         intensity = adds * step.lanes / step.dram_bytes
-        bw = step.active_channels * mem.bytes_per_cycle * mem.efficiency * clock
+        bw = step.active_channels * mem.gb_per_s * 1e9 * mem.efficiency
         memory_roof = intensity * bw
     attainable = peak if memory_roof is None else min(peak, memory_roof)
     achieved = adds * tps
@@ -187,7 +199,7 @@ def roofline(graph, schedule: ScheduleConfig, tps: float, program, step: StepRes
 def _actions(program, graph, schedule: ScheduleConfig, step: StepResult,
              carry: Optional[Carry]) -> tuple[dict, dict]:
     """Counted actions per token, and where the activity figures came from."""
-    lanes = schedule.lanes
+    lanes = schedule.total_lanes
     dense = sum(graph.nodes[op.name]["ternary_adds"] for op in program if op.unit == "matvec")
     if carry is not None and carry.counts["dense_adds"]:
         c = carry.counts
@@ -210,8 +222,9 @@ def _actions(program, graph, schedule: ScheduleConfig, step: StepResult,
         "sram_access": float(sum(op.accesses for op in program if op.unit is not None)),
         "weight_sram_byte": wbytes * streams / lanes if schedule.onchip.weights == "onchip"
         else 0.0,
-        "dram_byte": step.dram_bytes / lanes,
-        "lane_cycle": step.cycles,
+        # per token at the decode rate: compute units with fewer lanes step sooner
+        "dram_byte": step.bytes_per_cycle / step.tokens_per_cycle,
+        "lane_cycle": lanes / step.tokens_per_cycle,
     }
     activity = {"source": source, "activation_density": act, "weight_density": weight,
                 "useful_add_fraction": useful,
