@@ -22,7 +22,7 @@ ROWS = [
     ("ecp5-85k", "mmfree-1.3b", ()),
     ("d5005-paper", "mmfree-370m", ()),
     ("u250-ternip", "mmfree-370m", ()),
-    ("u250-ternip", "mmfree-370m", ("schedule.lanes=48",)),
+    ("u250-ternip", "mmfree-370m", ("schedule.lanes=[14,14,14,6]",)),
     ("u250-ternip", "mmfree-370m", ("schedule.lanes=300", "schedule.clock_mhz=5000")),
     ("u250-max", "mmfree-370m", ()),
 ]
