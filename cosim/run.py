@@ -351,8 +351,10 @@ def _sim_lines(report: dict) -> list[str]:
         f"per lane), {d['cycles_per_step']:,.0f} cycles per decode step of "
         f"{d['lanes']} lane(s), {d['latency_ms']:.3f} ms latency; prefill: "
         f"{p['tokens_per_s']:,.1f} tokens/s (batch {p['batch']})",
-        f"  memory: {m['achieved_gb_per_s']:.3g} GB/s of {m['sustained_gb_per_s']:.3g} "
-        f"sustained ({m['peak_gb_per_s']:.3g} peak); activation loads/stores "
+        f"  memory: {m['achieved_gb_per_s']:.3g} GB/s, {m['utilization']:.0%} of the "
+        f"sustained bandwidth of {m['active_channels']} active channel(s) (all channels: "
+        f"{m['sustained_gb_per_s']:.3g} sustained, {m['peak_gb_per_s']:.3g} peak); "
+        "activation loads/stores "
         f"{m['activation_bytes_per_step'] / max(m['dram_bytes_per_step'], 1):.0%} of the bytes",
         f"  bottleneck: {report['bottleneck']}; roofline: "
         f"{report['roofline']['bound']}-bound, "

@@ -232,6 +232,7 @@ def test_summary_says_cycles_per_decode_step_and_splits_host_work(capsys):
                  "--set", "schedule.lanes=4"]) == 0
     out = capsys.readouterr().out
     assert "cycles per decode step of 4 lane(s)" in out and "cycles/token" not in out
+    assert "of the sustained bandwidth of 4 active channel(s)" in out
     assert "accelerator 77.6 MB of weights" in out and "host 8.2 MB of weights" in out
 
 
