@@ -132,6 +132,8 @@ def _fit_lines(fit: dict, warnings: list) -> list[str]:
     for key, r in fit["resources"].items():
         share = "" if r["utilization"] is None else f"{r['utilization']:.1%}"
         out.append(f"| {key} | {r['used']:,.0f} | {r['available']:,} | {share} |")
+    out += ["", "Units: " + "; ".join(f"{name} x{u['instances']} ({u['basis']})"
+                                     for name, u in fit["units"].items()) + "."]
     c, clock = fit["control"], fit["clock"]
     fmax = f"{clock['fmax_mhz']:g} MHz" if clock["fmax_mhz"] else "unknown"
     out += ["", f"Control allowance: {c['fraction']:g} of the units' LUTs and FFs "
