@@ -290,9 +290,7 @@ def summary(report: dict) -> str:
     lines = [
         f"{m['name']} ({m['variant']} MLGRU): H={m['hidden_size']} L={m['layers']} "
         f"I={m['intermediate_size']} V={m['vocab_size']}",
-        f"  parameters {m['parameters']:,}; weights read per token "
-        f"{m['weight_bytes_per_token'] / 1e6:.2f} MB; ternary adds per token "
-        f"{m['ternary_adds_per_token']:,}; row-wise ops {m['rowwise_ops_per_token']:,}",
+        f"  parameters {m['parameters']:,}; per token: " + _work(report),
     ]
     from_ckpt = sorted(k for k, v in m["sources"].items() if v != "model YAML")
     if from_ckpt:
@@ -329,6 +327,15 @@ def _text(ids: list[int]) -> str:
     return repr(bytes(ids).decode("latin-1"))
 
 
+def _work(report: dict) -> str:
+    """Weights and operations per token: the accelerator's apart from the host's."""
+    parts = ((("accelerator", report["accelerator"]), ("host", report["host"]))
+             if "accelerator" in report else (("all nodes", report["model"]),))
+    return "; ".join(f"{where} {w['weight_bytes_per_token'] / 1e6:.3g} MB of weights, "
+                     f"{w['ternary_adds_per_token']:,} ternary adds, "
+                     f"{w['rowwise_ops_per_token']:,} row-wise ops" for where, w in parts)
+
+
 def _sim_lines(report: dict) -> list[str]:
     d, p, e, w = report["decode"], report["prefill"], report["energy"], report["power"]
     s = report["schedule"]
@@ -341,10 +348,13 @@ def _sim_lines(report: dict) -> list[str]:
         f"TP={s['tp']}; on host: "
         f"{', '.join(s['host']) or 'nothing'}",
         f"  decode: {d['tokens_per_s']:,.2f} tokens/s ({d['tokens_per_s_per_lane']:,.2f} "
-        f"per lane), {d['cycles_per_token']:,.0f} cycles/token, {d['latency_ms']:.3f} ms "
-        f"latency; prefill: {p['tokens_per_s']:,.1f} tokens/s (batch {p['batch']})",
-        f"  memory: {m['achieved_gb_per_s']:.3g} GB/s of {m['sustained_gb_per_s']:.3g} "
-        f"sustained ({m['peak_gb_per_s']:.3g} peak); activation loads/stores "
+        f"per lane), {d['cycles_per_step']:,.0f} cycles per decode step of "
+        f"{d['lanes']} lane(s), {d['latency_ms']:.3f} ms latency; prefill: "
+        f"{p['tokens_per_s']:,.1f} tokens/s (batch {p['batch']})",
+        f"  memory: {m['achieved_gb_per_s']:.3g} GB/s, {m['utilization']:.0%} of the "
+        f"sustained bandwidth of {m['active_channels']} active channel(s) (all channels: "
+        f"{m['sustained_gb_per_s']:.3g} sustained, {m['peak_gb_per_s']:.3g} peak); "
+        "activation loads/stores "
         f"{m['activation_bytes_per_step'] / max(m['dram_bytes_per_step'], 1):.0%} of the bytes",
         f"  bottleneck: {report['bottleneck']}; roofline: "
         f"{report['roofline']['bound']}-bound, "
@@ -359,6 +369,12 @@ def _sim_lines(report: dict) -> list[str]:
     if uncharacterized:
         lines.append("  uncharacterized units (analytic stand-ins): "
                      + ", ".join(uncharacterized))
+    fit = report["fit"]
+    if fit["device"]:
+        verdict = {True: "fits", False: "does NOT fit", None: "fit unknown"}[fit["fits"]]
+        lines.append(f"  device {fit['device']}: {verdict}; " + ", ".join(
+            f"{key} {r['utilization']:.0%}" for key, r in fit["resources"].items()
+            if r["utilization"] is not None))
     return lines
 
 
@@ -377,6 +393,8 @@ def main(argv: list[str] | None = None) -> int:
     except CosimError as exc:
         print(f"error: {one_line(str(exc))}", file=sys.stderr)
         return 2
+    for warning in report.get("warnings", ()):
+        print(f"warning: {one_line(warning)}", file=sys.stderr)
     print("\n".join(one_line(line) for line in summary(report).splitlines()))
     return 0
 
