@@ -92,9 +92,11 @@ def quantize(clk, rst, i_valid, i_ready, i_data, o_valid, o_ready, o_data, *, n,
     y = Signal(intbv(0, min=-ymax, max=ymax))
     yabs = Signal(intbv(0, min=0, max=ymax + 1))
     amax = Signal(intbv(0, min=0, max=ymax + 1))
-    cnt = Signal(intbv(0, min=0, max=n + 1))
+    cnt = Signal(intbv(0, min=0, max=n))
     rem = Signal(intbv(0, min=0, max=ymax + 1))
     r2 = Signal(intbv(0, min=0, max=4 * ymax + 2))
+    # r2 - amax: its sign is the quotient bit (a comparison of mixed widths is not)
+    diff = Signal(intbv(0, min=-ymax - 1, max=4 * ymax + 2))
     step = Signal(intbv(0, min=0, max=nb + 1))
     recip = Signal(intbv(0, min=0, max=1 << nb))
     # read-back: read, two partial products, their sum, rounding, clamp (5 registers)
@@ -118,7 +120,7 @@ def quantize(clk, rst, i_valid, i_ready, i_data, o_valid, o_ready, o_data, *, n,
     @always_comb
     def comb():
         y.next = i_data[bits:].signed()
-        i_ready.next = state == phase.LOAD
+        i_ready.next = state == phase.LOAD and not rst
         run.next = state == phase.EMIT
 
     @always_comb
@@ -134,6 +136,10 @@ def quantize(clk, rst, i_valid, i_ready, i_data, o_valid, o_ready, o_data, *, n,
             r2.next = (rem << 1) | 1
         else:
             r2.next = rem << 1
+
+    @always_comb
+    def divdiff():
+        diff.next = r2 - amax
 
     @always_comb
     def split():
@@ -177,8 +183,8 @@ def quantize(clk, rst, i_valid, i_ready, i_data, o_valid, o_ready, o_data, *, n,
             elif state == phase.DIV:
                 if step == 0:
                     state.next = phase.EMIT
-                elif r2 >= amax:
-                    rem.next = r2 - amax
+                elif diff >= 0:
+                    rem.next = diff
                     recip.next = (recip << 1) | 1
                     step.next = step - 1
                 else:
@@ -204,7 +210,7 @@ def quantize(clk, rst, i_valid, i_ready, i_data, o_valid, o_ready, o_data, *, n,
             else:
                 qout.next = shifted_r
 
-    return reader, comb, absval, divstep, split, rounding, pack, write, control, datapath
+    return reader, comb, absval, divstep, divdiff, split, rounding, pack, write, control, datapath
 
 
 def build(params: dict):

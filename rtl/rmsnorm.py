@@ -156,7 +156,7 @@ def rmsnorm(clk, rst, i_valid, i_ready, i_data, o_valid, o_ready, o_data, *, n, 
     def inputs():
         x_in.next = i_data[bits:].signed()
         w_in.next = i_data[2 * bits:bits].signed()
-        i_ready.next = state == phase.LOAD
+        i_ready.next = state == phase.LOAD and not rst
         run.next = state == phase.EMIT
 
     @always_comb
