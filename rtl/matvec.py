@@ -25,7 +25,6 @@ from myhdl import Signal, always, always_comb, block, concat, intbv
 
 from rtl.spec import UnitSpec, fixed_of, numerics_of
 from rtl.stream import Field, Layout
-from rtl.units import register
 
 #: weight code -> ternary value
 CODES = {0b00: 0, 0b01: 1, 0b11: -1, 0b10: 0}
@@ -356,9 +355,10 @@ def build(params: dict):
                    accbits=num.accumulator_bits)
 
 
-SPEC = register(UnitSpec(
+SPEC = UnitSpec(
     name="matvec", build=build, in_layout=in_layout, out_layout=out_layout, golden=golden,
     random_stimulus=random_stimulus, edge_stimulus=edge_stimulus,
+    param_names=("tp", "cols", "stages", "numerics"),
     default_params={"tp": 16, "cols": 256},
     test_params=(
         {"tp": 4, "cols": 10},
@@ -367,4 +367,4 @@ SPEC = register(UnitSpec(
         {"tp": 8, "cols": 37, "numerics": {"accumulator_bits": 10}},
         {"tp": 2, "cols": 3, "numerics": {"activation_bits": 4, "accumulator_bits": 8}},
     ),
-))
+)

@@ -20,7 +20,6 @@ from myhdl import Signal, always, always_comb, block, enum, intbv
 from rtl.flow import readback
 from rtl.spec import UnitSpec, fixed_of, numerics_of
 from rtl.stream import Field, Layout
-from rtl.units import register
 
 #: low bits of recip in the first partial product of y * recip
 SPLIT = 17
@@ -219,13 +218,14 @@ def build(params: dict):
     return partial(quantize, n=_n(params), bits=num.rowwise.bits, abits=num.activation_bits)
 
 
-SPEC = register(UnitSpec(
+SPEC = UnitSpec(
     name="quantize", build=build, in_layout=in_layout, out_layout=out_layout, golden=golden,
     random_stimulus=random_stimulus, edge_stimulus=edge_stimulus,
+    param_names=("n", "numerics"),
     default_params={"n": 64},
     test_params=(
         {"n": 4},
         {"n": 7, "numerics": {"activation_bits": 4}},
         {"n": 5, "numerics": {"rowwise": {"bits": 12, "frac": 6}, "activation_bits": 6}},
     ),
-))
+)

@@ -22,7 +22,6 @@ from cosim.numerics.nonlinear import rsqrt_seeds
 from rtl.flow import readback
 from rtl.spec import UnitSpec, fixed_of, numerics_of
 from rtl.stream import Field, Layout
-from rtl.units import register
 
 
 def _check(params: dict) -> tuple[int, float]:
@@ -336,9 +335,10 @@ def build(params: dict):
                    newton=num.rsqrt.newton_steps)
 
 
-SPEC = register(UnitSpec(
+SPEC = UnitSpec(
     name="rmsnorm", build=build, in_layout=in_layout, out_layout=out_layout, golden=golden,
     random_stimulus=random_stimulus, edge_stimulus=edge_stimulus,
+    param_names=("n", "eps", "numerics"),
     default_params={"n": 64, "eps": 1e-6},
     test_params=(
         {"n": 4},
@@ -346,4 +346,4 @@ SPEC = register(UnitSpec(
         {"n": 5, "numerics": {"rsqrt": {"newton_steps": 0, "frac": 11},
                               "rowwise": {"bits": 16, "frac": 8}}},
     ),
-))
+)
