@@ -24,7 +24,7 @@ from pathlib import Path
 import myhdl
 import numpy as np
 
-from cosim.config.load import parse_overrides
+from cosim.config import parse_assignments
 from cosim.errors import ConfigError, CosimError
 from rtl import harness, tools
 from rtl.units import UNITS
@@ -232,7 +232,7 @@ def markdown(table: list) -> str:
 
 def parse_params(items: list) -> dict:
     """``--param`` KEY=VALUE pairs as nested parameters, by the config's own parser."""
-    return parse_overrides(f"model.{item}" for item in items)["model"]
+    return parse_assignments(items, "--param")
 
 
 def _fmax(record: dict) -> str:
