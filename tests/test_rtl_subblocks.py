@@ -10,11 +10,11 @@ import random
 from functools import partial
 
 import pytest
-from myhdl import ResetSignal, Signal, StopSimulation, always, block, delay, instance, intbv
+from myhdl import ResetSignal, Signal, StopSimulation, block, delay, instance, intbv
 
 from rtl.divider import quotient_bits, reciprocal
 from rtl.rsqrt import result_bound, rsqrt
-from rtl.spec import fixed_of, numerics_of
+from rtl.spec import fixed_of
 
 RSQRT_NUMERICS = [
     {},
