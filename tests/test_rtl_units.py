@@ -11,7 +11,7 @@ expected outputs; the mutant tests show that each of those catches a fault.
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from rtl import harness
@@ -39,7 +39,6 @@ def _input_beats(spec, params) -> int:
     return len(spec.random_stimulus(params, np.random.default_rng(0), 1))
 
 
-@settings(deadline=None)
 @given(case=st.sampled_from([(c.values[0], c.values[1]) for c in CASES]),
        seed=st.integers(0, 2**32 - 1), ops=st.integers(1, 4), bp=st.booleans())
 def test_myhdl_matches_golden_on_random_stimulus(case, seed, ops, bp):
