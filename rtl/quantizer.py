@@ -1,16 +1,13 @@
 """Per-token absmax activation quantiser, bit-exact with FixedPoint.quantize.
 
-It takes n row-wise values (one per beat) into one of two banks while tracking
-max|y|, then forms recip = (qmax << K) // m, m = max(absmax, 1), K = recip_frac,
-with the restoring divider of :mod:`rtl.divider`, one quotient bit per cycle
-(bitlen(qmax << K) cycles: 39 with the default numerics), then reads the bank
-back and emits q = clamp(round_shift(y * recip, K), qmin, qmax) with m in every
-output beat. Double-buffered: loading, dividing and emitting each follow their
-own bank pointer, so the next vector loads while the last one is divided and
-emitted, and back to back an operation costs about n + 24 cycles at n = 64 (a
-bank is free again once it was loaded, divided and emitted: 2 II >= 2n + 47),
-not 2n + 45. The read-back path is pipelined (read, two partial products of
-y * recip, their sum, rounding, clamp).
+It takes n row-wise values (one per beat) into a buffer while tracking max|y|,
+then forms recip = (qmax << K) // m, m = max(absmax, 1), K = recip_frac, with the
+restoring divider of :mod:`rtl.divider`, one quotient bit per cycle (bitlen(qmax << K)
+cycles: 39 with the default numerics), then reads the buffer back and emits
+q = clamp(round_shift(y * recip, K), qmin, qmax) with m in every output beat.
+The phases run one after another, so an operation takes about 2n + 39 + 6
+cycles and the next one starts when the last q has left. The read-back path is
+pipelined (read, two partial products of y * recip, their sum, rounding, clamp).
 """
 
 from __future__ import annotations
@@ -18,7 +15,7 @@ from __future__ import annotations
 from functools import partial
 
 import numpy as np
-from myhdl import Signal, always, always_comb, block, intbv
+from myhdl import Signal, always, always_comb, block, enum, intbv
 
 from rtl.divider import quotient_bits, reciprocal
 from rtl.flow import readback
@@ -81,7 +78,7 @@ def edge_stimulus(params: dict) -> list:
 @block
 def quantize(clk, rst, i_valid, i_ready, i_data, o_valid, o_ready, o_data, *, n, bits,
              abits):
-    """The double-buffered quantiser (see the module docstring)."""
+    """The three-phase quantiser (see the module docstring)."""
     qmax = (1 << (abits - 1)) - 1
     qmin = -qmax - 1
     k = bits + abits
@@ -89,34 +86,22 @@ def quantize(clk, rst, i_valid, i_ready, i_data, o_valid, o_ready, o_data, *, n,
     ymax = 1 << (bits - 1)
     prod_bound = ymax << nb
 
-    # two banks of n values; per bank: full (a whole vector is in it) and divided
-    # (its reciprocal is ready); load, divider and emit each own one bank pointer
-    store = [Signal(intbv(0, min=-ymax, max=ymax)) for _ in range(2 * n)]
-    full, divd = Signal(intbv(0)[2:]), Signal(intbv(0)[2:])
-    wbank, dbank, rbank = Signal(bool(0)), Signal(bool(0)), Signal(bool(0))
-    waddr = Signal(intbv(0, min=0, max=2 * n))
-    raddr = Signal(intbv(0, min=0, max=2 * n))
+    phase = enum("LOAD", "DIV", "EMIT")
+    state = Signal(phase.LOAD)
+    store = [Signal(intbv(0, min=-ymax, max=ymax)) for _ in range(n)]
     y = Signal(intbv(0, min=-ymax, max=ymax))
     yabs = Signal(intbv(0, min=0, max=ymax + 1))
     amax = Signal(intbv(0, min=0, max=ymax + 1))
-    biggest = Signal(intbv(0, min=0, max=ymax + 1))
-    amaxs = [Signal(intbv(1, min=0, max=ymax + 1)) for _ in range(2)]
     cnt = Signal(intbv(0, min=0, max=n))
-    take = Signal(bool(0))
-    # the divider works on bank dbank; it must see go low for a cycle between banks
-    m = Signal(intbv(1, min=0, max=ymax + 1))
     recip = Signal(intbv(0, min=0, max=1 << nb))
-    recips = [Signal(intbv(0, min=0, max=1 << nb)) for _ in range(2)]
-    go, divided, cool = Signal(bool(0)), Signal(bool(0)), Signal(bool(0))
-    divider = reciprocal(clk, rst, go, m, divided, recip, qmax=qmax, k=k)
-    # read-back of bank rbank: read, two partial products, their sum, rounding, clamp
+    go, divided = Signal(bool(0)), Signal(bool(0))
+    divider = reciprocal(clk, rst, go, amax, divided, recip, qmax=qmax, k=k)
+    # read-back: read, two partial products, their sum, rounding, clamp (5 registers)
     run = Signal(bool(0))
     ridx = Signal(intbv(0, min=0, max=n))
     adv = Signal(bool(0))
     done = Signal(bool(0))
     reader = readback(clk, rst, run, ridx, adv, o_valid, o_ready, done, n=n, depth=5)
-    r_emit = Signal(intbv(0, min=0, max=1 << nb))
-    m_emit = Signal(intbv(0, min=0, max=ymax + 1))
     rdata = Signal(intbv(0, min=-ymax, max=ymax))
     # y * recip as two registered partial products, so each fits a few DSP tiles
     low = min(SPLIT, nb - 1)
@@ -132,24 +117,9 @@ def quantize(clk, rst, i_valid, i_ready, i_data, o_valid, o_ready, o_data, *, n,
     @always_comb
     def comb():
         y.next = i_data[bits:].signed()
-        take.next = i_valid and not full[wbank] and not rst
-        i_ready.next = not full[wbank] and not rst
-        go.next = full[dbank] and not divd[dbank] and not cool
-        run.next = divd[rbank]
-
-    @always_comb
-    def banks():
-        m.next = amaxs[dbank]
-        r_emit.next = recips[rbank]
-        m_emit.next = amaxs[rbank]
-        if wbank:
-            waddr.next = cnt + n
-        else:
-            waddr.next = cnt
-        if rbank:
-            raddr.next = ridx + n
-        else:
-            raddr.next = ridx
+        i_ready.next = state == phase.LOAD and not rst
+        run.next = state == phase.EMIT
+        go.next = state == phase.DIV
 
     @always_comb
     def absval():
@@ -159,16 +129,9 @@ def quantize(clk, rst, i_valid, i_ready, i_data, o_valid, o_ready, o_data, *, n,
             yabs.next = y
 
     @always_comb
-    def running_max():
-        if yabs > amax:
-            biggest.next = yabs
-        else:
-            biggest.next = amax
-
-    @always_comb
     def split():
-        rl.next = r_emit[low:]
-        rh.next = r_emit[nb:low]
+        rl.next = recip[low:]
+        rh.next = recip[nb:low]
 
     @always_comb
     def rounding():
@@ -176,53 +139,42 @@ def quantize(clk, rst, i_valid, i_ready, i_data, o_valid, o_ready, o_data, *, n,
 
     @always_comb
     def pack():
-        o_data.next = (m_emit << abits) | qout[abits:]
+        o_data.next = (amax << abits) | qout[abits:]
 
     @always(clk.posedge)
     def write():
-        if take:
-            store[waddr].next = y
+        if state == phase.LOAD and i_valid:
+            store[cnt].next = y
 
     @always(clk.posedge)
     def control():
         if rst:
-            full.next = 0
-            divd.next = 0
-            wbank.next = 0
-            dbank.next = 0
-            rbank.next = 0
+            state.next = phase.LOAD
             cnt.next = 0
             amax.next = 0
-            cool.next = 0
         else:
-            if take:
-                if cnt == n - 1:
-                    cnt.next = 0
-                    amax.next = 0
-                    full.next[wbank] = 1
-                    if biggest == 0:
-                        amaxs[wbank].next = 1
+            if state == phase.LOAD:
+                if i_valid:
+                    if yabs > amax:
+                        amax.next = yabs
+                    if cnt == n - 1:
+                        cnt.next = 0
+                        state.next = phase.DIV
+                        if yabs == 0 and amax == 0:
+                            amax.next = 1
                     else:
-                        amaxs[wbank].next = biggest
-                    wbank.next = not wbank
-                else:
-                    cnt.next = cnt + 1
-                    amax.next = biggest
-            cool.next = 0
-            if divided and not cool:
-                recips[dbank].next = recip
-                divd.next[dbank] = 1
-                dbank.next = not dbank
-                cool.next = 1
-            if done:
-                full.next[rbank] = 0
-                divd.next[rbank] = 0
-                rbank.next = not rbank
+                        cnt.next = cnt + 1
+            elif state == phase.DIV:
+                if divided:
+                    state.next = phase.EMIT
+            elif done:
+                state.next = phase.LOAD
+                amax.next = 0
 
     @always(clk.posedge)
     def datapath():
         if adv:
-            rdata.next = store[raddr]
+            rdata.next = store[ridx]
             pl.next = rdata * rl
             ph.next = rdata * rh
             prod.next = (ph << low) + pl
@@ -234,8 +186,7 @@ def quantize(clk, rst, i_valid, i_ready, i_data, o_valid, o_ready, o_data, *, n,
             else:
                 qout.next = shifted_r
 
-    return (reader, divider, comb, banks, absval, running_max, split, rounding, pack, write,
-            control, datapath)
+    return reader, divider, comb, absval, split, rounding, pack, write, control, datapath
 
 
 def build(params: dict):
