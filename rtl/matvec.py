@@ -191,19 +191,20 @@ def saturate_or_flag(clk, rst, en, vin, res, too_long, o_valid, out, flag, *, ac
 
 
 @block
-def matvec(clk, rst, i_valid, i_ready, i_data, o_valid, o_ready, o_data, *, tp, cols,
-           stages, abits, accbits):
-    """The pipelined ternary mat-vec (see the module docstring)."""
+def ternary_tree(clk, rst, adv, i_valid, i_data, vroot, lroot, root, proot, *, tp, stages,
+                 abits):
+    """The lane muxes and the log2(tp) levels of the adder and popcount trees.
+
+    One beat of i_data (the in_layout's act, w and last fields) enters whenever
+    ``adv`` is high; root + proot is its sum of a_i * w_i, with its valid and last
+    bits in vroot and lroot, stages + 1 advancing cycles later. tests/test_rtl_subblocks.py
+    checks it on its own vectors.
+    """
     nlev = _levels(tp)
     regs = registered_levels(tp, stages)
     amax = 1 << (abits - 1)
-    beats = -(-cols // tp)
-    row_bound = beats * tp * amax
-    acc_hi = (1 << (accbits - 1)) - 1
     wbase = tp * abits
     lastbit = wbase + 2 * tp
-
-    adv = Signal(bool(0))
     # stage 0: the lane muxes, registered
     terms = [Signal(intbv(0, min=-amax, max=amax)) for _ in range(tp)]
     negs = [Signal(intbv(0)[1:]) for _ in range(tp)]
@@ -216,23 +217,6 @@ def matvec(clk, rst, i_valid, i_ready, i_data, o_valid, o_ready, o_data, *, tp, 
             for j in range(1, nlev + 1)]
     valids = [[Signal(bool(0))] for _ in range(nlev)]
     lasts = [[Signal(bool(0))] for _ in range(nlev)]
-    beat = Signal(intbv(0, min=-tp * amax, max=tp * amax + 1))
-    vb, lb = Signal(bool(0)), Signal(bool(0))
-    acc = Signal(intbv(0, min=-row_bound, max=row_bound + 1))
-    res = Signal(intbv(0, min=-row_bound, max=row_bound + 1))
-    vr = Signal(bool(0))
-    # beats of the current row so far (saturating at one past the last legal one)
-    count = Signal(intbv(0, min=0, max=beats + 1))
-    long, too_long, overflow = Signal(bool(0)), Signal(bool(0)), Signal(bool(0))
-    out = Signal(intbv(0, min=-acc_hi - 1, max=acc_hi + 1))
-
-    @always_comb
-    def handshake():
-        adv.next = o_ready or not o_valid
-
-    @always_comb
-    def ready():
-        i_ready.next = adv and not rst
 
     @block
     def lane(i):
@@ -294,7 +278,7 @@ def matvec(clk, rst, i_valid, i_ready, i_data, o_valid, o_ready, o_data, *, tp, 
                 lout[0].next = lin[0]
         return pipe
 
-    insts = [handshake, ready, stage0()]
+    insts = [stage0()]
     insts += [lane(i) for i in range(tp)]
     src, psrc, vin, lin = terms, negs, v0, l0
     for j in range(nlev):
@@ -302,7 +286,52 @@ def matvec(clk, rst, i_valid, i_ready, i_data, o_valid, o_ready, o_data, *, tp, 
         insts += [node(src, psrc, sums[j], pops[j], k, reg) for k in range(tp >> (j + 1))]
         insts.append(flag(vin, lin, valids[j], lasts[j], reg))
         src, psrc, vin, lin = sums[j], pops[j], valids[j], lasts[j]
-    root, proot, vroot, lroot = sums[-1][0], pops[-1][0], valids[-1][0], lasts[-1][0]
+
+    top_sum, top_pop, top_valid, top_last = src[0], psrc[0], vin[0], lin[0]
+
+    @always_comb
+    def outputs():
+        root.next = top_sum
+        proot.next = top_pop
+        vroot.next = top_valid
+        lroot.next = top_last
+
+    return insts, outputs
+
+
+@block
+def matvec(clk, rst, i_valid, i_ready, i_data, o_valid, o_ready, o_data, *, tp, cols,
+           stages, abits, accbits):
+    """The pipelined ternary mat-vec (see the module docstring)."""
+    nlev = _levels(tp)
+    amax = 1 << (abits - 1)
+    beats = -(-cols // tp)
+    row_bound = beats * tp * amax
+    acc_hi = (1 << (accbits - 1)) - 1
+
+    adv = Signal(bool(0))
+    root = Signal(intbv(0, min=-amax << nlev, max=amax << nlev))
+    proot = Signal(intbv(0, min=0, max=(1 << nlev) + 1))
+    vroot, lroot = Signal(bool(0)), Signal(bool(0))
+    tree = ternary_tree(clk, rst, adv, i_valid, i_data, vroot, lroot, root, proot, tp=tp,
+                        stages=stages, abits=abits)
+    beat = Signal(intbv(0, min=-tp * amax, max=tp * amax + 1))
+    vb, lb = Signal(bool(0)), Signal(bool(0))
+    acc = Signal(intbv(0, min=-row_bound, max=row_bound + 1))
+    res = Signal(intbv(0, min=-row_bound, max=row_bound + 1))
+    vr = Signal(bool(0))
+    # beats of the current row so far (saturating at one past the last legal one)
+    count = Signal(intbv(0, min=0, max=beats + 1))
+    long, too_long, overflow = Signal(bool(0)), Signal(bool(0)), Signal(bool(0))
+    out = Signal(intbv(0, min=-acc_hi - 1, max=acc_hi + 1))
+
+    @always_comb
+    def handshake():
+        adv.next = o_ready or not o_valid
+
+    @always_comb
+    def ready():
+        i_ready.next = adv and not rst
 
     @always(clk.posedge)
     def combine():
@@ -344,7 +373,7 @@ def matvec(clk, rst, i_valid, i_ready, i_data, o_valid, o_ready, o_data, *, tp, 
     def drive():
         o_data.next = concat(overflow, out[accbits:])
 
-    return insts, combine, accumulate, emit, drive
+    return handshake, ready, tree, combine, accumulate, emit, drive
 
 
 def build(params: dict):
