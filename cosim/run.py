@@ -77,6 +77,10 @@ def build_parser() -> argparse.ArgumentParser:
                         f"densities (default: full below {FULL_NUMERICS_BELOW:,} parameters)")
     p.add_argument("--trace", type=Path, metavar="FILE",
                    help="write a Chrome/Perfetto trace of the simulated decode step")
+    p.add_argument("--rtl", choices=("icarus", "verilator"),
+                   help="also run the exported accelerator (rtl.export) on the tokens in this "
+                        "simulator and add an 'rtl' section (bit-exactness, RTL and SimPy "
+                        "cycles per token); its folder goes to OUT/rtl with --out")
     p.add_argument("-v", "--verbose", action="store_true", help="log progress")
     return p
 
@@ -230,6 +234,17 @@ def run(args: argparse.Namespace) -> dict:
             for name, engine in (("float", reference), ("fixed", golden)):
                 engine.reset()
                 report["generated"][name] = engine.generate(tokens, args.generate)
+    if args.rtl:
+        import tempfile
+
+        from rtl.export import write_folder
+
+        if not tokens:
+            raise CosimError("--rtl needs --tokens")
+        with tempfile.TemporaryDirectory() as tmp:
+            folder = args.out / "rtl" if args.out else Path(tmp) / "rtl"
+            report["rtl"] = write_folder(cfg, schedule, source, tokens, folder,
+                                         simulator=args.rtl)
     if args.trace:
         from cosim.sim.report import chrome_trace
 
@@ -314,6 +329,12 @@ def summary(report: dict) -> str:
             f"  bits per byte over {q['predicted_bytes']} bytes: float "
             f"{q['float_bits_per_byte']:.4f}, fixed {q['fixed_bits_per_byte']:.4f} "
             f"(fixed - float {q['fixed_minus_float']:+.4f})")
+    if "rtl" in report:
+        r = report["rtl"]
+        lines.append(f"  RTL ({r['simulator']}, {r['lanes']} lanes): "
+                     f"{'bit-exact' if r['bit_exact'] else 'NOT bit-exact'} over "
+                     f"{r['tokens']} tokens; {r['cycles_per_token']:,.0f} cycles/token "
+                     f"(SimPy {r['simpy_cycles_per_token']:,.0f})")
     if "generated" in report:
         g = report["generated"]
         show = _text if g["bytes"] else (lambda ids: ",".join(map(str, ids)))
