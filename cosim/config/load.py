@@ -68,11 +68,12 @@ def parse_overrides(items: Iterable[str]) -> dict[str, dict]:
     return out
 
 
-def _merge(data: dict, override: dict) -> dict:
+def merge(data: dict, override: dict) -> dict:
+    """``data`` with ``override`` laid over it, section by section (neither is changed)."""
     merged = dict(data)
     for key, value in override.items():
         if isinstance(value, dict) and isinstance(merged.get(key), dict):
-            merged[key] = _merge(merged[key], value)
+            merged[key] = merge(merged[key], value)
         else:
             merged[key] = value
     return merged
@@ -82,7 +83,7 @@ def _load(section: str, path: Path | None, overrides: dict | None,
           beneath: dict | None = None) -> Any:
     data = read_yaml(path) if path is not None else {}
     base = Path(path).resolve().parent if path is not None else Path.cwd()
-    data = _merge(_merge(data, beneath or {}), (overrides or {}).get(section, {}))
+    data = merge(merge(data, beneath or {}), (overrides or {}).get(section, {}))
     return build(SECTIONS[section], data, section, base)
 
 

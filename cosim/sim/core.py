@@ -29,12 +29,15 @@ class SimOutcome:
 
 def simulate(graph: nx.DiGraph, cfg: ModelConfig, schedule: ScheduleConfig, *,
              engine: Any = None, tokens: Optional[list[int]] = None,
-             trace: bool = False, lookup=None, progress=None) -> SimOutcome:
+             trace: bool = False, lookup=None, progress=None,
+             prefill: bool = True) -> SimOutcome:
     """Time decode and prefill of ``cfg`` on ``schedule``; with ``engine``, carry values.
 
     ``engine`` (a FixedEngine) and ``tokens`` switch on co-simulation: lane 0
     computes every value at its event for each token, and activity is counted
     from those values; otherwise the schedule's expected densities are used.
+    ``prefill=False`` skips the prefill pass (and its report section), which
+    costs as much as the decode step; sweeps ask for it only when they need it.
     """
     validate(schedule, cfg, totals(graph)["weight_bytes_per_token"])
     timings = unit_timings(schedule, lookup)
@@ -55,8 +58,6 @@ def simulate(graph: nx.DiGraph, cfg: ModelConfig, schedule: ScheduleConfig, *,
             sim.step(lanes=1, carry=carry)
             rows.append(engine.real(carry.last))
         logits = np.stack(rows)
-    batch = schedule.prefill.batch or schedule.lanes
-    prefill = sim.step(lanes=batch, scan=batch)
     clock = schedule.clock_mhz * 1e6
     lanes = schedule.lanes
     step_s = decode.cycles / clock
@@ -69,7 +70,6 @@ def simulate(graph: nx.DiGraph, cfg: ModelConfig, schedule: ScheduleConfig, *,
             "active_compute_units": decode.active_cus,
             "events": decode.events, "simulation_s": wall,
         },
-        "prefill": _prefill(prefill, schedule, batch, clock),
         "units": _units(decode, schedule, timings),
         "memory": {
             "utilization": decode.channel_busy / (decode.cycles * schedule.memory.channels),
@@ -77,6 +77,9 @@ def simulate(graph: nx.DiGraph, cfg: ModelConfig, schedule: ScheduleConfig, *,
             "weights": schedule.onchip.weights,
         },
     }
+    if prefill:
+        batch = schedule.prefill.batch or schedule.lanes
+        report["prefill"] = _prefill(sim.step(lanes=batch, scan=batch), schedule, batch, clock)
     report["bottleneck"] = _bottleneck(report)
     report["roofline"] = roofline(graph, schedule, cfg, tps, program)
     actions, activity = _actions(program, graph, schedule, decode, carry)
