@@ -72,12 +72,13 @@ class Simulator:
         self._bytes = 0.0
         self._layers: dict[int, float] = defaultdict(float)
         self._trace: list = []
-        for k in active:
-            mine = [channels[c] for c in range(mem.channels) if c % s.compute_units == k
+        mine = {k: [c for c in range(mem.channels) if c % s.compute_units == k
                     or (mem.channels < s.compute_units and c == k % mem.channels)]
-            rate = len(mine) * mem.bytes_per_cycle * mem.efficiency
-            ctx = _Context(env, k, groups[k], mine[0], rate, scan,
-                           carry if k == active[0] else None)
+                for k in active}
+        for k, members in self._replicas(active, groups, mine, carry).items():
+            rate = len(mine[k]) * mem.bytes_per_cycle * mem.efficiency
+            ctx = _Context(env, k, groups[k], channels[mine[k][0]], rate, scan,
+                           carry if k == active[0] else None, members)
             if s.overlap.rowwise_with_matvec:
                 self._start_dataflow(ctx)
             else:
@@ -86,6 +87,22 @@ class Simulator:
         return StepResult(env.now, lanes, dict(self._busy), self._chan,
                           dict(self._layers), self._events, self._trace, self._bytes,
                           len(active))
+
+    def _replicas(self, active, groups, mine, carry) -> dict[int, list[int]]:
+        """Compute units to simulate, each with the units it stands for.
+
+        Units with private channels (at least as many channels as units), the
+        same lanes and the same number of channels never meet and run the same
+        program, so one of them is simulated and its counts are multiplied;
+        units sharing a channel are all simulated, since they contend.
+        """
+        if self.schedule.memory.channels < self.schedule.compute_units:
+            return {k: [k] for k in active}
+        out: dict[tuple, list[int]] = {}
+        for k in active:
+            alone = carry is not None and k == active[0]
+            out.setdefault((groups[k], len(mine[k]), k if alone else -1), []).append(k)
+        return {members[0]: members for members in out.values()}
 
     # -- one operation ------------------------------------------------------
     def _duration(self, op: Op, ctx: "_Context") -> float:
@@ -108,17 +125,17 @@ class Simulator:
             wait = 0 if s.overlap.prefetch_weights else s.memory.latency_cycles
             with ctx.channel.request() as req:
                 yield req
-                self._events += 1
+                self._events += ctx.weight
                 t0 = ctx.env.now
                 yield ctx.env.timeout(wait + max(stream, cycles))
-                self._events += 1
-            self._chan += stream
-            self._bytes += op.weight_bytes
+                self._events += ctx.weight
+            self._chan += stream * ctx.weight
+            self._bytes += op.weight_bytes * ctx.weight
             self._record(ctx, "dram", op.name, t0, stream + wait)
         else:
             yield ctx.env.timeout(cycles)
-            self._events += 1
-        self._busy[op.unit] += cycles
+            self._events += ctx.weight
+        self._busy[op.unit] += cycles * ctx.weight
         if ctx.k == 0 or ctx.first:
             self._layers[op.layer] += ctx.env.now - start
         self._record(ctx, op.unit, op.name, ctx.env.now - cycles, cycles)
@@ -126,7 +143,8 @@ class Simulator:
 
     def _record(self, ctx, track: str, name: str, start: float, dur: float) -> None:
         if self.want_trace:
-            self._trace.append((f"cu{ctx.k} ({ctx.lanes} lanes)", track, name, start, dur))
+            self._trace.extend((f"cu{k} ({ctx.lanes} lanes)", track, name, start, dur)
+                               for k in ctx.members)
 
     # -- the two overlap policies ---------------------------------------------
     def _sequential(self, ctx: "_Context"):
@@ -142,7 +160,7 @@ class Simulator:
             waits = [done[i] for i in op.inputs if i in done]
             if waits:
                 yield env.all_of(waits)
-                self._events += 1
+                self._events += ctx.weight
             if op.unit is None:
                 ctx.compute(op)
             else:
@@ -156,12 +174,13 @@ class Simulator:
 
 
 class _Context:
-    """Per compute unit state of one step."""
+    """Per compute unit state of one step; ``members``: the identical units it stands for."""
 
-    def __init__(self, env, k, lanes, channel, rate, scan, carry):
+    def __init__(self, env, k, lanes, channel, rate, scan, carry, members):
         self.env, self.k, self.lanes, self.channel = env, k, lanes, channel
         self.rate, self.scan, self.carry = rate, scan, carry
         self.first = carry is not None
+        self.members, self.weight = members, len(members)
 
     def compute(self, op: Op) -> None:
         if self.carry is not None:

@@ -41,8 +41,9 @@ class EvaluatorPlugin(WorkerPlugin):
 
 def evaluate_chunk(plugin: str, points: list[Point]) -> list[dict]:
     """Task: evaluate points on this worker with its plan's evaluator."""
-    evaluator = get_worker().plugins[plugin].evaluator
-    return [evaluator.evaluate(p) for p in points]
+    worker = get_worker()
+    evaluator = worker.plugins[plugin].evaluator
+    return [{**evaluator.evaluate(p), "worker": worker.name} for p in points]
 
 
 class Engine:
@@ -56,7 +57,8 @@ class Engine:
         self.cluster: Optional[LocalCluster] = None
         self.plugin = "cosim-sweep-" + hashlib.sha256(pickle.dumps(plan)).hexdigest()[:16]
 
-    def _start(self) -> Client:
+    def start(self) -> Client:
+        """Connect to the scheduler, or start the local cluster, and install the evaluator."""
         if self.client is None:
             try:
                 if self.scheduler:
@@ -82,7 +84,7 @@ class Engine:
         stored = self.store.keys()
         todo = [p for p in points if p.key not in stored]
         if todo:
-            client = self._start()
+            client = self.start()
             size = max(1, min(self.chunk, len(todo) // (8 * _workers(client)) or 1))
             futures = [client.submit(evaluate_chunk, self.plugin, todo[i:i + size],
                                      pure=False)

@@ -32,7 +32,8 @@ def table(plan: Plan, rows: list[dict]) -> list[dict]:
         rec.update({"feasible": r["feasible"], "pareto": r["key"] in front,
                     "reason": r["reason"]})
         rec.update({m: r["metrics"].get(m) for m in plan.metrics})
-        rec.update({"seconds": r["seconds"], "command": plan.command(point)})
+        rec.update({"seconds": r["seconds"], "worker": r["worker"],
+                    "command": plan.command(point)})
         out.append(rec)
     return out
 

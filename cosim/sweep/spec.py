@@ -208,7 +208,7 @@ class Plan:
     def point(self, model: str, values: tuple) -> Point:
         """The point of ``model`` with one value per axis, in axis order."""
         pairs = tuple((k, v) for (k, _), v in zip(self.axes, values))
-        blob = json.dumps({"texts": self.texts[model], "schedule": self.schedules[model],
+        blob = json.dumps({"texts": self.texts[model],
                            "set": list(self.base_set), "point": pairs,
                            "prefill": self.prefill, "tokens": self.tokens[model]},
                           sort_keys=True, default=str)

@@ -25,7 +25,7 @@ CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE points (
     key TEXT PRIMARY KEY, seq INTEGER NOT NULL, model TEXT NOT NULL, point TEXT NOT NULL,
     feasible INTEGER NOT NULL, reason TEXT NOT NULL, metrics TEXT NOT NULL, report TEXT,
-    seconds REAL NOT NULL, evaluations INTEGER NOT NULL DEFAULT 1);
+    seconds REAL NOT NULL, worker TEXT NOT NULL, evaluations INTEGER NOT NULL DEFAULT 1);
 """
 
 
@@ -46,7 +46,7 @@ class Store:
                 raise sqlite3.DatabaseError(check)
             meta = dict(self.db.execute("SELECT key, value FROM meta"))
             self.db.execute("SELECT key, seq, model, point, feasible, reason, metrics, "
-                            "report, seconds, evaluations FROM points LIMIT 0")
+                            "report, seconds, worker, evaluations FROM points LIMIT 0")
         except sqlite3.Error as exc:
             raise CosimError(f"{self.path} is not a readable cosim.sweep store "
                              f"({exc}); move it away or choose another --out") from None
@@ -69,22 +69,23 @@ class Store:
             for i, r in enumerate(rows):
                 self.db.execute(
                     "INSERT INTO points (key, seq, model, point, feasible, reason, metrics, "
-                    "report, seconds) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(key) "
-                    "DO UPDATE SET evaluations = evaluations + 1",
+                    "report, seconds, worker) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+                    "ON CONFLICT(key) DO UPDATE SET evaluations = evaluations + 1",
                     (r["key"], seq + i, r["model"], json.dumps(r["values"]), int(r["feasible"]),
-                     r["reason"], json.dumps(r["metrics"]), r["report"], r["seconds"]))
+                     r["reason"], json.dumps(r["metrics"]), r["report"], r["seconds"],
+                     str(r["worker"])))
 
     def rows(self, reports: bool = False) -> list[dict]:
         """Every finished point in the order it was committed."""
         out = []
-        for key, model, point, feasible, reason, metrics, report, seconds, evals in \
+        for key, model, point, feasible, reason, metrics, report, seconds, worker, evals in \
                 self.db.execute("SELECT key, model, point, feasible, reason, metrics, "
-                                f"{'report' if reports else 'NULL'}, seconds, evaluations "
-                                "FROM points ORDER BY seq"):
+                                f"{'report' if reports else 'NULL'}, seconds, worker, "
+                                "evaluations FROM points ORDER BY seq"):
             out.append({"key": key, "model": model, "values": json.loads(point),
                         "feasible": bool(feasible), "reason": reason,
                         "metrics": json.loads(metrics), "report": report,
-                        "seconds": seconds, "evaluations": evals})
+                        "seconds": seconds, "worker": worker, "evaluations": evals})
         return out
 
     def close(self) -> None:
