@@ -58,9 +58,7 @@ def _nsga2(plan: Plan) -> Batches:
     names = list(plan.objectives)
     study = optuna.create_study(
         directions=["minimize" if plan.objectives[m] == "min" else "maximize" for m in names],
-        sampler=optuna.samplers.NSGAIISampler(
-            population_size=s.population, seed=s.seed,
-            constraints_func=lambda trial: trial.user_attrs["violation"]))
+        sampler=optuna.samplers.NSGAIISampler(population_size=s.population, seed=s.seed))
     choices = [("model", tuple(plan.models))] + list(plan.axes)
     for generation in range(math.ceil(s.count / s.population)):
         size = min(s.population, s.count - generation * s.population)
@@ -77,5 +75,5 @@ def _nsga2(plan: Plan) -> Batches:
             if any(v is None or not math.isfinite(v) for v in values):
                 study.tell(trial, state=optuna.trial.TrialState.FAIL)
                 continue
-            trial.set_user_attr("violation", [0.0 if row["feasible"] else 1.0])
+            trial.set_constraint("infeasible", 0.0 if row["feasible"] else 1.0)
             study.tell(trial, values)
