@@ -54,7 +54,7 @@ def run(args: argparse.Namespace) -> tuple[Path, dict, int]:
                     chunk=max(1, args.chunk))
     total = plan.sampler.count if plan.sampler.kind != "grid" else plan.size
     total = min(total, plan.size)
-    bar = _bar(total, args.no_progress)
+    bar = None
     evaluated = 0
     try:
         batches = sampler(plan)
@@ -65,7 +65,11 @@ def run(args: argparse.Namespace) -> tuple[Path, dict, int]:
             except StopIteration:
                 break
             known = store.keys()
-            bar.update(sum(1 for p in {p.key: p for p in batch}.values() if p.key in known))
+            stored = sum(1 for k in {p.key for p in batch} if k in known)
+            if bar is None:      # points already stored do not count towards the rate
+                bar = _bar(total, stored, args.no_progress)
+            else:
+                bar.update(stored)
             start, count = time.perf_counter(), evaluated
 
             def done(row: dict) -> None:
@@ -77,19 +81,21 @@ def run(args: argparse.Namespace) -> tuple[Path, dict, int]:
 
             rows = engine.run(batch, done)
     finally:
-        bar.close()
+        if bar is not None:
+            bar.close()
         engine.close()
     files = write_all(out, plan, store.rows())
     store.close()
     return out, files, evaluated
 
 
-def _bar(total: int, quiet: bool):
+def _bar(total: int, initial: int, quiet: bool):
+    """Points done of the total, points/min (as a postfix) and the ETA, on a terminal."""
     from tqdm import tqdm
 
-    return tqdm(total=total, unit="pt", disable=quiet or None, dynamic_ncols=True,
-                smoothing=0.1, bar_format="{l_bar}{bar}| {n_fmt}/{total_fmt} "
-                                          "[{elapsed}<{remaining}, {postfix}]")
+    return tqdm(total=total, initial=initial, unit="pt", disable=quiet or None,
+                dynamic_ncols=True, smoothing=0.1,
+                bar_format="{l_bar}{bar}| {n_fmt}/{total_fmt} [{elapsed}<{remaining}{postfix}]")
 
 
 def main(argv: list[str] | None = None) -> int:

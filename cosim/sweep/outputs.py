@@ -110,8 +110,9 @@ def _plot(plan: Plan, records: list[dict]) -> bytes:
     for ax, (x, y) in zip(axes[0], pairs):
         bad = [r for r in records if not r["feasible"] and r[x] is not None
                and r[y] is not None]
-        ax.scatter([r[x] for r in bad], [r[y] for r in bad], s=8, c="0.8",
-                   label="infeasible")
+        if bad:
+            ax.scatter([r[x] for r in bad], [r[y] for r in bad], s=8, c="0.8",
+                       label="infeasible")
         for i, model in enumerate(sorted({r["model"] for r in records})):
             c = colours[i % len(colours)]
             ok = [r for r in records if r["model"] == model and r["feasible"]
