@@ -45,6 +45,10 @@ METRICS: dict[str, Metric] = {
     "joules_per_token": Metric("energy.joules_per_token", None, "J per decoded token"),
     "tokens_per_joule": Metric("energy.tokens_per_joule", None, "decoded tokens per J"),
     "power_w": Metric("power.total_w", None, "static + dynamic power"),
+    "static_w": Metric("power.static_w", None, "static power"),
+    "dynamic_joules_per_token": Metric("energy.dynamic_joules_per_token", None,
+                                       "dynamic J per decoded token"),
+    "lanes": Metric("decode.lanes", None, "sequences decoded together (the batch)"),
     "memory_utilization": Metric("memory.utilization", None, "DRAM channel time busy"),
     "prefill_tokens_per_s": Metric("prefill.tokens_per_s", "prefill", "prompt tokens/s"),
     "prompt_ms": Metric("prefill.prompt_ms", "prefill", "time to read the prompt"),
@@ -54,7 +58,8 @@ METRICS: dict[str, Metric] = {
     "max_abs_err": Metric("numerics.max_abs_err", "fidelity", "worst logit error"),
 }
 #: always recorded, whatever the objectives
-BASE_METRICS = ("tokens_per_s", "joules_per_token", "power_w", "latency_ms")
+BASE_METRICS = ("tokens_per_s", "joules_per_token", "power_w", "latency_ms", "lanes",
+                "static_w", "dynamic_joules_per_token")
 
 
 @dataclass(frozen=True)
