@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import itertools
 import os
 from pathlib import Path
@@ -39,7 +40,9 @@ def table(plan: Plan, rows: list[dict]) -> list[dict]:
 
 
 def _cell(value):
-    return value if isinstance(value, (int, float, str, bool)) or value is None else str(value)
+    """A table cell: scalars as they are, lists and mappings as the JSON that --set takes."""
+    return value if isinstance(value, (int, float, str, bool)) or value is None \
+        else json.dumps(value)
 
 
 def pareto_keys(plan: Plan, rows: list[dict]) -> set[str]:
@@ -142,8 +145,9 @@ def summary(plan: Plan, records: list[dict]) -> str:
     feasible = [r for r in records if r["feasible"]]
     reasons: dict[str, int] = {}
     for r in records:
-        if not r["feasible"]:
-            head = r["reason"].split(":")[0]
+        for part in r["reason"].split("; ") if not r["feasible"] else ():
+            # "invalid: ...", "does not fit: ..." or "power_w 230 > max 225" -> "power_w > 225"
+            head = part.split(":")[0] if ":" in part else " ".join(part.split()[::2])
             reasons[head] = reasons.get(head, 0) + 1
     lines = [f"# Sweep {plan.name}", "",
              f"{len(records)} points evaluated ({plan.size:,} in the full product of "
