@@ -19,7 +19,8 @@ from typing import Any, Optional
 from cosim.config import load_schedule, parse_overrides
 from cosim.config.load import merge, read_yaml
 from cosim.config.schema import as_dict
-from cosim.errors import ConfigError
+from cosim.budget import check_work
+from cosim.errors import CosimError
 from cosim.graph import build_graph
 from cosim.numerics.engines import FixedEngine, FloatEngine
 from cosim.numerics.fidelity import compare
@@ -43,7 +44,7 @@ class Evaluator:
         start = time.perf_counter()
         try:
             report = self.report(point)
-        except ConfigError as exc:
+        except CosimError as exc:
             report, reasons = None, [f"invalid: {exc}"]
         else:
             reasons = self.violations(report)
@@ -55,19 +56,20 @@ class Evaluator:
                 "seconds": time.perf_counter() - start}
 
     def report(self, point: Point) -> dict:
-        """The simulation report of ``point`` (ConfigError when the point is invalid)."""
+        """The simulation report of ``point`` (CosimError when ``cosim.run`` would refuse it)."""
         sets = point.sets(self.plan)
         overrides = parse_overrides(sets)
         model_sets = tuple(s for s in sets if s.startswith("model."))
         cfg, source, sched_path = self._model(point.model, model_sets)
         schedule = load_schedule(None, {"schedule": merge(self._schedule_yaml(sched_path),
                                                           overrides["schedule"])})
+        tokens = self.plan.tokens[point.model]
+        check_work(cfg, schedule, 2 * len(tokens or ()))
         numerics_key = json.dumps(as_dict(schedule.numerics), sort_keys=True)
         gkey = (point.model, model_sets, numerics_key)
         if gkey not in self._graphs:
             self._graphs[gkey] = build_graph(cfg, schedule.numerics)
         graph = self._graphs[gkey]
-        tokens = self.plan.tokens[point.model]
         golden = None
         if tokens:
             weights, reference = self._reference(gkey[:2], cfg, source, graph, tokens)
