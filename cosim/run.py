@@ -23,9 +23,10 @@ from cosim.config import load_model, load_schedule, parse_overrides
 from cosim.config.model import ModelConfig
 from cosim.config.schema import as_dict, show
 from cosim.errors import CosimError, one_line
+from cosim.files import read_limited
 from cosim.graph import build_graph, export, totals
 from cosim.numerics.engines import ENGINES, FixedEngine, FloatEngine
-from cosim.numerics.fidelity import compare
+from cosim.numerics.fidelity import compare, quality
 from cosim.sim import simulate
 from cosim.weights import PreparedWeights, RandomWeights
 
@@ -56,6 +57,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="override a key by dotted path, e.g. model.hidden_size=128")
     p.add_argument("--tokens", help="comma-separated token ids to run through the numerics")
+    p.add_argument("--text", type=Path, metavar="FILE",
+                   help="run a text's bytes through the numerics (byte-level models) "
+                        "and report bits per byte of the float and fixed-point engines")
     p.add_argument("--json", type=Path, metavar="FILE", help="write the report as JSON")
     p.add_argument("--out", type=Path, metavar="DIR", help="write all reports into DIR")
     p.add_argument("--graph", type=Path, metavar="FILE",
@@ -63,9 +67,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--dump-logits", type=Path, metavar="FILE.npy",
                    help="write the logits of every position, float32 [tokens, vocab]")
     p.add_argument("--engine", choices=sorted(ENGINES), default="float",
-                   help="engine of --dump-logits and --generate (default: float)")
+                   help="engine of --dump-logits (default: float)")
     p.add_argument("--generate", type=int, metavar="N", default=0,
-                   help="greedy-decode N tokens after the --tokens prompt")
+                   help="greedy-decode N tokens after the --tokens or --text prompt "
+                        "with both engines")
     p.add_argument("--numerics", choices=("full", "off"),
                    help="full: fixed-point values travel with the simulated events "
                         "(fidelity, counted activity); off: timing only, expected "
@@ -91,6 +96,23 @@ def parse_tokens(text: str | None, vocab: int) -> list[int]:
     if bad:
         raise CosimError(f"--tokens: {bad[0]} is outside the vocabulary [0, {vocab})")
     return tokens
+
+
+#: bytes a --text file may hold; every byte is a token through both engines
+MAX_TEXT_BYTES = 1 << 20
+
+
+def read_text(path: Path | None, vocab: int) -> list[int]:
+    """The bytes of a text file as token ids of a byte-level model."""
+    if path is None:
+        return []
+    if vocab != 256:
+        raise CosimError(f"--text needs a byte-level model (vocab_size 256), not "
+                         f"vocab_size {vocab}")
+    data = read_limited(path, MAX_TEXT_BYTES, "--text file")
+    if len(data) < 2:
+        raise CosimError(f"--text {path} must hold at least 2 bytes, not {len(data)}")
+    return list(data)
 
 
 def load(args: argparse.Namespace) -> tuple[ModelConfig, object, dict, object]:
@@ -126,7 +148,9 @@ def run(args: argparse.Namespace) -> dict:
             raise CosimError(f"cannot write {path}: a path cannot hold a NUL character "
                              f"(--{flag.replace('_', '-')})")
     cfg, schedule, sources, source = load(args)
-    tokens = parse_tokens(args.tokens, cfg.vocab_size)
+    if args.tokens and args.text:
+        raise CosimError("give --tokens or --text, not both")
+    tokens = parse_tokens(args.tokens, cfg.vocab_size) or read_text(args.text, cfg.vocab_size)
     if args.generate < 0:
         raise CosimError(f"--generate must be a positive count of tokens, not {args.generate}")
     carried = max(len(tokens), DEFAULT_PROMPT if args.numerics != "off" else 0)
@@ -148,7 +172,7 @@ def run(args: argparse.Namespace) -> dict:
     }
     for flag, wanted in (("--dump-logits", args.dump_logits), ("--generate", args.generate)):
         if wanted and not tokens:
-            raise CosimError(f"{flag} needs --tokens")
+            raise CosimError(f"{flag} needs --tokens or --text")
     mode = args.numerics or ("full" if report["model"]["parameters"] < FULL_NUMERICS_BELOW
                              else "off")
     report["sim"] = {"numerics": mode, "numerics_rule":
@@ -162,27 +186,50 @@ def run(args: argparse.Namespace) -> dict:
         weights = PreparedWeights(cfg, source)
         reference = FloatEngine(graph, cfg, weights)
         golden = FixedEngine(graph, cfg, weights, numerics)
-    outcome = simulate(graph, cfg, schedule, engine=golden if mode == "full" else None,
-                       tokens=tokens, trace=bool(args.trace or args.out),
-                       progress=lambda t: _progress(t, "co-sim"))
-    report.update(outcome.report)
-    report["schedule"].update(_platform(schedule))
+    if getattr(schedule, "target", "fpga") == "neuromorphic":
+        if args.trace or args.out:
+            raise CosimError("--trace and --out are for FPGA schedules; a neuromorphic "
+                             "schedule writes its report with --json")
+        from cosim.neuro import simulate as simulate_neuro
+
+        outcome = simulate_neuro(graph, cfg, schedule,
+                                 engine=golden if mode == "full" else None, tokens=tokens,
+                                 progress=lambda t: _progress(t, "co-sim"))
+        report.update(outcome.report)
+        report["schedule"]["target"] = "neuromorphic"
+        check = {"skipped": "needs --numerics full: SANA-FE replays the counted spikes"}
+        if mode == "full":
+            from cosim.neuro.sanafe_check import cross_check
+
+            golden.reset()
+            check = cross_check(graph, cfg, schedule, golden, tokens)
+            golden.reset()
+        report["neuromorphic"]["sanafe"] = check
+    else:
+        outcome = simulate(graph, cfg, schedule, engine=golden if mode == "full" else None,
+                           tokens=tokens, trace=bool(args.trace or args.out),
+                           progress=lambda t: _progress(t, "co-sim"))
+        report.update(outcome.report)
+        report["schedule"].update(_platform(schedule))
     if tokens:
         ref_logits = reference.run(_progress(tokens, "float"))
         gold_logits = (outcome.logits if outcome.logits is not None
                        else golden.run(_progress(tokens, "fixed")))
         report["numerics"] = compare(gold_logits, ref_logits, golden.overflow_count)
         report["numerics"]["overflows_by_op"] = dict(golden.fx.overflows)
-        report["numerics"]["tokens_source"] = "--tokens" if args.tokens else \
-            f"default prompt of {DEFAULT_PROMPT} tokens"
+        report["numerics"]["tokens_source"] = (
+            "--tokens" if args.tokens else f"--text {args.text}" if args.text
+            else f"default prompt of {DEFAULT_PROMPT} tokens")
+        if args.text:
+            report["quality"] = quality(gold_logits, ref_logits, tokens)
         if args.dump_logits:
             logits = gold_logits if args.engine == "fixed" else ref_logits
             _write(args.dump_logits, lambda f: np.save(f, logits.astype(np.float32)))
         if args.generate:
-            engine = golden if args.engine == "fixed" else reference
-            engine.reset()
-            report["generated"] = {"engine": args.engine, "prompt": tokens,
-                                   "tokens": engine.generate(tokens, args.generate)}
+            report["generated"] = {"prompt": tokens, "bytes": cfg.vocab_size == 256}
+            for name, engine in (("float", reference), ("fixed", golden)):
+                engine.reset()
+                report["generated"][name] = engine.generate(tokens, args.generate)
     if args.trace:
         from cosim.sim.report import chrome_trace
 
@@ -251,7 +298,11 @@ def summary(report: dict) -> str:
     if from_ckpt:
         lines.append("  from checkpoint/--set: " + ", ".join(
             f"{k} ({m['sources'][k]})" for k in from_ckpt))
-    if "decode" in report:
+    if "neuromorphic" in report:
+        from cosim.neuro.core import summary_lines
+
+        lines += summary_lines(report)
+    elif "decode" in report:
         lines += _sim_lines(report)
     if "numerics" in report:
         n = report["numerics"]
@@ -259,11 +310,23 @@ def summary(report: dict) -> str:
             f"  fixed-point vs float over {n['tokens']} tokens: top-1 agreement "
             f"{n['top1_agreement']:.3f}, min cosine {n['cosine_min']:.5f}, max |err| "
             f"{n['max_abs_err']:.3g}, overflows {n['overflow_count']}")
+    if "quality" in report:
+        q = report["quality"]
+        lines.append(
+            f"  bits per byte over {q['predicted_bytes']} bytes: float "
+            f"{q['float_bits_per_byte']:.4f}, fixed {q['fixed_bits_per_byte']:.4f} "
+            f"(fixed - float {q['fixed_minus_float']:+.4f})")
     if "generated" in report:
         g = report["generated"]
-        lines.append(f"  greedy ({g['engine']}): {','.join(map(str, g['prompt']))} -> "
-                     f"{','.join(map(str, g['tokens']))}")
+        show = _text if g["bytes"] else (lambda ids: ",".join(map(str, ids)))
+        for name in ("float", "fixed"):
+            lines.append(f"  greedy ({name}): {show(g['prompt'][-40:])} -> {show(g[name])}")
     return "\n".join(lines)
+
+
+def _text(ids: list[int]) -> str:
+    """Byte tokens as a quoted string, newlines and non-ASCII escaped."""
+    return repr(bytes(ids).decode("latin-1"))
 
 
 def _sim_lines(report: dict) -> list[str]:

@@ -16,8 +16,18 @@ MODELS = sorted((ROOT / "models").glob("*.yaml"))
 SCHEDULES = sorted((ROOT / "schedules").glob("*.yaml"))
 
 
-@pytest.mark.parametrize("schedule", SCHEDULES, ids=lambda p: p.stem)
-@pytest.mark.parametrize("model", MODELS, ids=lambda p: p.stem)
+def _slow_pairs():
+    """Every model on every schedule; billion-parameter models on a neuromorphic schedule
+    (tens of seconds each: every message of a token is simulated) are marked slow."""
+    for model in MODELS:
+        for schedule in SCHEDULES:
+            slow = "neuromorphic" in schedule.read_text() and model.stem in (
+                "mmfree-1.3b", "mmfree-2.7b")
+            yield pytest.param(model, schedule, id=f"{model.stem}-{schedule.stem}",
+                               marks=[pytest.mark.slow] if slow else [])
+
+
+@pytest.mark.parametrize("model,schedule", list(_slow_pairs()))
 def test_every_model_runs_on_every_schedule(model, schedule, tmp_path, capsys):
     report = tmp_path / "r.json"
     assert main([str(model), "--schedule", str(schedule), "--json", str(report)]) == 0

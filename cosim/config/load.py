@@ -16,12 +16,15 @@ from typing import Any, Iterable
 import yaml
 
 from cosim.config.model import ModelConfig
+from cosim.config.neuromorphic import NeuromorphicSchedule
 from cosim.config.schedule import ScheduleConfig
-from cosim.config.schema import build, closest, show
+from cosim.config.schema import build, closest, fail, show
 from cosim.errors import ConfigError
 from cosim.files import read_limited
 
 SECTIONS = {"model": ModelConfig, "schedule": ScheduleConfig}
+#: schedule classes by the ``target`` key (absent: an FPGA schedule)
+TARGETS = {"fpga": ScheduleConfig, "neuromorphic": NeuromorphicSchedule}
 #: A model or schedule is a few kilobytes; these caps leave room for a hundred times more.
 MAX_YAML_BYTES = 1 << 20
 MAX_DEPTH = 32
@@ -210,7 +213,15 @@ def _load(section: str, path: Path | None, overrides: dict | None,
     data = read_yaml(path) if path is not None else {}
     base = Path(path).resolve().parent if path is not None else Path.cwd()
     data = merge(merge(data, beneath or {}), (overrides or {}).get(section, {}))
-    return build(SECTIONS[section], data, section, base)
+    cls = SECTIONS[section]
+    if section == "schedule":
+        target = data.get("target", "fpga")
+        if target not in TARGETS:
+            fail("schedule.target", "one of " + ", ".join(map(repr, TARGETS)), target)
+        cls = TARGETS[target]
+        if cls is ScheduleConfig:
+            data.pop("target", None)
+    return build(cls, data, section, base)
 
 
 def load_model(path: Path, overrides: dict | None = None,
@@ -223,6 +234,11 @@ def load_model(path: Path, overrides: dict | None = None,
     return _load("model", path, overrides, checkpoint_fields)
 
 
-def load_schedule(path: Path | None, overrides: dict | None = None) -> ScheduleConfig:
-    """The validated schedule of a YAML file (defaults when ``path`` is None)."""
+def load_schedule(path: Path | None, overrides: dict | None = None
+                  ) -> ScheduleConfig | NeuromorphicSchedule:
+    """The validated schedule of a YAML file (defaults when ``path`` is None).
+
+    Its ``target`` key picks the kind: absent or ``fpga`` for an FPGA schedule,
+    ``neuromorphic`` for a many-core spiking chip.
+    """
     return _load("schedule", path, overrides)

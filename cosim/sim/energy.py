@@ -36,10 +36,15 @@ def power_report(actions: dict[str, float], schedule: ScheduleConfig,
         "actions_per_token": actions,
         "sources": {name: getattr(schedule.energy, name).source for name in actions},
     }
+    return power, energy, brain_report(tokens_per_s, total_w)
+
+
+def brain_report(tokens_per_s: float, total_w: float) -> dict:
+    """A design against a human brain (about 20 W, a few tokens/s of silent reading)."""
     brain_tpj = BRAIN_TOKENS_PER_S / BRAIN_W
-    brain = {"brain_w": BRAIN_W, "brain_tokens_per_s": BRAIN_TOKENS_PER_S,
-             "brain_tokens_per_joule": brain_tpj,
-             "design_over_brain_tokens_per_joule": energy["tokens_per_joule"] / brain_tpj,
-             "design_over_brain_tokens_per_s": tokens_per_s / BRAIN_TOKENS_PER_S,
-             "power_over_brain": total_w / BRAIN_W}
-    return power, energy, brain
+    tokens_per_joule = tokens_per_s / total_w if total_w else float("inf")
+    return {"brain_w": BRAIN_W, "brain_tokens_per_s": BRAIN_TOKENS_PER_S,
+            "brain_tokens_per_joule": brain_tpj,
+            "design_over_brain_tokens_per_joule": tokens_per_joule / brain_tpj,
+            "design_over_brain_tokens_per_s": tokens_per_s / BRAIN_TOKENS_PER_S,
+            "power_over_brain": total_w / BRAIN_W}
