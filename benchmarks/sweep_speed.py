@@ -4,7 +4,9 @@ The 370M model on the axes of sweeps/u250.yaml, timing only (no prefill, no
 fidelity): ``--points`` points drawn at random from that product (seed 0) are
 evaluated after each worker has warmed its caches on a few points; the figure
 is finished points per minute of wall time, store commits included. Startup
-(cluster and imports) is printed separately.
+(cluster and imports) is printed separately. The machine is shared, so the load
+average is printed too, and the CPU time of one point, measured in this process
+without Dask, gives the rate an idle core would reach.
 
     PYTHONPATH=. python benchmarks/sweep_speed.py [--points 600]
 """
@@ -12,6 +14,7 @@ is finished points per minute of wall time, store commits included. Startup
 from __future__ import annotations
 
 import argparse
+import os
 import tempfile
 import time
 from pathlib import Path
@@ -19,6 +22,7 @@ from pathlib import Path
 import yaml
 
 from cosim.sweep.engine import Engine
+from cosim.sweep.evaluate import Evaluator
 from cosim.sweep.sample import sampler
 from cosim.sweep.spec import plan as make_plan
 from cosim.sweep.store import Store
@@ -35,8 +39,8 @@ def main() -> None:
     data["models"] = [str(ROOT / "models/mmfree-370m.yaml")]
     data["schedule"] = str(ROOT / "schedules/u250-ternip.yaml")
     data["sampler"] = {"kind": "random", "count": args.points, "seed": 0}
-    print("| workers | points | startup s | points/min | s/point/worker |")
-    print("|---|---|---|---|---|")
+    print("| workers | points | startup s | points/min | s/point/worker | load average |")
+    print("|---|---|---|---|---|---|")
     for workers in map(int, args.workers.split(",")):
         with tempfile.TemporaryDirectory() as tmp:
             path = Path(tmp) / "sweep.yaml"
@@ -57,7 +61,15 @@ def main() -> None:
             store.close()
             n = len(points) - warm
             print(f"| {workers} | {n} | {startup:.1f} | {n / wall * 60:,.0f} | "
-                  f"{wall * workers / n:.3f} |")
+                  f"{wall * workers / n:.3f} | {os.getloadavg()[0]:.1f} |")
+    evaluator = Evaluator(plan)
+    evaluator.evaluate(points[0])
+    cpu = time.process_time()
+    for point in points:
+        evaluator.evaluate(point)
+    cpu = (time.process_time() - cpu) / len(points)
+    print(f"\nCPU time of one point, one process without Dask: {cpu * 1e3:.1f} ms "
+          f"({60 / cpu:,.0f} points/min per idle core)")
 
 
 if __name__ == "__main__":

@@ -16,10 +16,10 @@ import time
 from pathlib import Path
 from typing import Any, Optional
 
+from cosim.budget import check_work
 from cosim.config import load_schedule, parse_overrides
 from cosim.config.load import merge, read_yaml
 from cosim.config.schema import as_dict
-from cosim.budget import check_work
 from cosim.errors import CosimError
 from cosim.graph import build_graph
 from cosim.numerics.engines import FixedEngine, FloatEngine

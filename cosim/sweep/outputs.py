@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 import itertools
+import json
 import os
 from pathlib import Path
 
