@@ -167,6 +167,10 @@ def test_a_sweep_runs_on_an_external_cluster_and_resumes(tmp_path, cluster):
     assert "cosim.run" in (out / "summary.md").read_text()
     assert main(args) == 0           # resumed: nothing evaluated twice
     assert {r["evaluations"] for r in Store(out / STORE, "t").rows()} == {1}
+    local = tmp_path / "local"       # the default LocalCluster computes the same rows
+    assert main([str(path), "--out", str(local), "--workers", "1", "--no-progress"]) == 0
+    assert {r["key"]: r["metrics"] for r in Store(local / STORE, "t").rows()} == \
+        {r["key"]: r["metrics"] for r in rows}
 
 
 def test_nsga2_resumes_by_asking_the_same_points(tmp_path, cluster):

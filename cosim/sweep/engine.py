@@ -66,7 +66,8 @@ class Engine:
                 else:
                     self.cluster = LocalCluster(
                         n_workers=self.workers or os.cpu_count() or 1, threads_per_worker=1,
-                        processes=True, dashboard_address=None, silence_logs=logging.ERROR)
+                        processes=True, host="127.0.0.1", dashboard_address=":0",
+                        silence_logs=logging.ERROR)
                     self.client = Client(self.cluster)
             except (OSError, TimeoutError) as exc:
                 raise CosimError(f"cannot reach the Dask scheduler "
