@@ -27,7 +27,9 @@ STORE = "store.sqlite"
 
 def build_parser() -> argparse.ArgumentParser:
     """The command line of ``cosim.sweep``."""
-    p = argparse.ArgumentParser(prog="python -m cosim.sweep", description=__doc__.split("\n")[0])
+    p = argparse.ArgumentParser(
+        prog="python -m cosim.sweep",
+        description="Evaluate a design space on Dask; find its Pareto front.")
     p.add_argument("sweep", type=Path, help="sweep YAML (sweeps/*.yaml)")
     p.add_argument("--out", type=Path, help="output folder (default: sweep-NAME)")
     p.add_argument("--workers", type=int, help="local Dask worker processes (default: cores)")
