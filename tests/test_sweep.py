@@ -269,20 +269,25 @@ def _get(report: dict, metric: str):
 
 
 # -- the simulator's fast path -----------------------------------------------------
-def test_identical_compute_units_are_simulated_once_and_counted_each():
+@pytest.mark.parametrize("many, one, copies", [
+    (["schedule.lanes=8", "schedule.compute_units=4", "schedule.memory.channels=4"],
+     ["schedule.lanes=2", "schedule.compute_units=1", "schedule.memory.channels=1"], 4),
+    (["schedule.lanes=8", "schedule.compute_units=4", "schedule.memory.channels=2"],
+     ["schedule.lanes=4", "schedule.compute_units=2", "schedule.memory.channels=1"], 2),
+])
+def test_identical_subsystems_are_simulated_once_and_counted_each(many, one, copies):
+    """Units on private channels, or groups sharing one, equal one such subsystem alone."""
     cfg = load_model(ROOT / "models/mmfree-370m.yaml")
-    reports = []
-    for sets in (["schedule.lanes=8", "schedule.compute_units=4"],
-                 ["schedule.lanes=2", "schedule.compute_units=1",
-                  "schedule.memory.channels=1"]):
-        sch = load_schedule(ROOT / "schedules/u250-ternip.yaml", parse_overrides(sets))
-        reports.append(simulate(build_graph(cfg, sch.numerics), cfg, sch, trace=True,
-                                prefill=False))
-    four, one = reports
-    assert four.decode.cycles == one.decode.cycles
-    assert four.decode.events == 4 * one.decode.events
-    assert four.decode.busy == {u: 4 * b for u, b in one.decode.busy.items()}
-    assert four.decode.dram_bytes == 4 * one.decode.dram_bytes
-    assert {t[0] for t in four.trace} == {f"cu{k} (2 lanes)" for k in range(4)}
-    assert len(four.trace) == 4 * len(one.trace)
-    assert "prefill" not in four.report
+    out = []
+    for sets in (many, one):
+        sch = load_schedule(ROOT / "schedules/u250-max.yaml", parse_overrides(sets))
+        out.append(simulate(build_graph(cfg, sch.numerics), cfg, sch, trace=True,
+                            prefill=False))
+    big, small = out
+    assert big.decode.cycles == small.decode.cycles
+    assert big.decode.events == copies * small.decode.events
+    assert big.decode.busy == {u: copies * b for u, b in small.decode.busy.items()}
+    assert big.decode.dram_bytes == pytest.approx(copies * small.decode.dram_bytes, rel=1e-12)
+    assert {t[0] for t in big.trace} == {f"cu{k} (2 lanes)" for k in range(4)}
+    assert len(big.trace) == copies * len(small.trace)
+    assert "prefill" not in big.report

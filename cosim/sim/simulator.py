@@ -117,18 +117,22 @@ class Simulator:
     def _replicas(self, active, groups, mine, carry) -> dict[int, list[int]]:
         """Compute units to simulate, each with the units it stands for.
 
-        Units with private channels (at least as many channels as units), the
-        same lanes and the same number of channels never meet and run the same
-        program, so one of them is simulated and its counts are multiplied;
-        units sharing a channel are all simulated, since they contend.
+        Compute units that share a channel contend, so they form one subsystem;
+        with private channels each unit is its own. Subsystems with the same
+        lanes and channels per unit never meet and run the same program, so
+        one of them is simulated and its counts are multiplied per unit (the
+        unit that carries values is always its own).
         """
-        if self.schedule.memory.channels < self.schedule.compute_units:
-            return {k: [k] for k in active}
-        out: dict[tuple, list[int]] = {}
+        subsystems: dict[tuple, list[int]] = {}
         for k in active:
-            alone = carry is not None and k == active[0]
-            out.setdefault((groups[k], len(mine[k]), k if alone else -1), []).append(k)
-        return {members[0]: members for members in out.values()}
+            subsystems.setdefault(tuple(mine[k]), []).append(k)
+        alike: dict[tuple, list[list[int]]] = {}
+        for units in subsystems.values():
+            alone = carry is not None and active[0] in units
+            key = (tuple((groups[k], len(mine[k])) for k in units), tuple(units) if alone else ())
+            alike.setdefault(key, []).append(units)
+        return {k: [units[i] for units in same] for same in alike.values()
+                for i, k in enumerate(same[0])}
 
     # -- one operation ------------------------------------------------------
     def _duration(self, op: Op, ctx: "_Context") -> float:
