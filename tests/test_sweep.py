@@ -93,6 +93,15 @@ def test_axes_expand_lists_ranges_and_log_ranges():
     assert axis_values({"log": [1, 4, 5]}, "k") == [1, 2, 3, 4]    # integers, no repeats
 
 
+def test_random_sampling_draws_distinct_points_of_the_product_reproducibly(tmp_path):
+    axes = {"schedule.lanes": [1, 2, 3], "schedule.units.matvec.tp": [8, 16, 32, 64]}
+    grid = {p.key for p in next(sampler(plan(sweep_file(tmp_path, axes=axes))))}
+    path = sweep_file(tmp_path, axes=axes, sampler={"kind": "random", "count": 5, "seed": 3})
+    draws = [[p.key for p in next(sampler(plan(path)))] for _ in range(2)]
+    assert len(grid) == 12
+    assert draws[0] == draws[1] and len(set(draws[0])) == 5 and set(draws[0]) <= grid
+
+
 @pytest.mark.parametrize("axes, words", [
     ({"schedule.units.matvec.tpp": [8]}, ["tpp", "did you mean 'tp'"]),
     ({"schedule.lanes": [1, -3]}, ["schedule.lanes", "-3", "positive integer"]),
