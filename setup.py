@@ -35,6 +35,7 @@ setup(
     extras_require={
         "test": [
             "pytest",
+            "pytest-xdist",  # the suite on every core: RTL simulations are one per process
             "hypothesis",
             "ruff",
         ],

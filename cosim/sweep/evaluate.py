@@ -25,6 +25,7 @@ from cosim.graph import build_graph
 from cosim.numerics.engines import FixedEngine, FloatEngine
 from cosim.numerics.fidelity import compare
 from cosim.sim import simulate
+from cosim.sim.records import Records
 from cosim.sweep.spec import METRICS, Plan, Point
 from cosim.weights import PreparedWeights
 
@@ -38,6 +39,7 @@ class Evaluator:
         self._models: dict[tuple, tuple] = {}
         self._graphs: dict[tuple, Any] = {}
         self._prepared: dict[tuple, tuple] = {}
+        self._records: dict[Optional[Path], Records] = {}
 
     def evaluate(self, point: Point) -> dict:
         """The store row of ``point``: metrics, feasibility with its reason, the report."""
@@ -74,7 +76,10 @@ class Evaluator:
         if tokens:
             weights, reference = self._reference(gkey[:2], cfg, source, graph, tokens)
             golden = FixedEngine(graph, cfg, weights, schedule.numerics)
+        if schedule.characterization not in self._records:
+            self._records[schedule.characterization] = Records.load(schedule.characterization)
         outcome = simulate(graph, cfg, schedule, engine=golden, tokens=list(tokens or []),
+                           records=self._records[schedule.characterization],
                            prefill=self.plan.prefill)
         report = outcome.report
         if tokens:
@@ -82,14 +87,21 @@ class Evaluator:
         return report
 
     def violations(self, report: dict) -> list[str]:
-        """Why a simulated point is infeasible: device fit, then metric limits."""
+        """Why a simulated point is infeasible: device fit and clock, then metric limits.
+
+        A fit the report cannot judge (no device, or no record for a unit) is
+        not a violation; the ``fits`` column shows it as empty.
+        """
         reasons = []
-        fit = report.get("fit")
-        if self.plan.fit and fit is not None and not fit.get("fits", True):
+        fit = report["fit"]
+        if self.plan.fit and fit["fits"] is False:
             over = [f"{name} {r['used']:,.0f} > {r['available']:,.0f}"
-                    for name, r in fit.get("resources", {}).items()
-                    if isinstance(r, dict) and r.get("used", 0) > r.get("available", 1e300)]
-            reasons.append("does not fit: " + (", ".join(over) or fit.get("reason", "")))
+                    for name, r in fit["resources"].items() if r["used"] > r["available"]]
+            reasons.append("does not fit: " + ", ".join(over))
+        clock = fit.get("clock", {})
+        if self.plan.fit and clock.get("fmax_mhz") and clock["clock_mhz"] > clock["fmax_mhz"]:
+            reasons.append(f"clock above Fmax: {clock['clock_mhz']:g} > {clock['fmax_mhz']:g} "
+                           f"MHz ({clock['limited_by']})")
         for name, (low, high) in self.plan.limits.items():
             value = _get(report, METRICS[name].path)
             if value is None:

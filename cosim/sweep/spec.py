@@ -34,7 +34,7 @@ class Metric(NamedTuple):
     """A number read from the simulation report, and what must run to have it."""
 
     path: str                 # dotted path into the cosim.run report
-    needs: Optional[str]      # None, "prefill", "fidelity" or "fit"
+    needs: Optional[str]      # None, "prefill" or "fidelity"
     doc: str
 
 
@@ -49,6 +49,14 @@ METRICS: dict[str, Metric] = {
     "dynamic_joules_per_token": Metric("energy.dynamic_joules_per_token", None,
                                        "dynamic J per decoded token"),
     "lanes": Metric("decode.lanes", None, "sequences decoded together (the batch)"),
+    "fits": Metric("fit.fits", None, "1 if the design fits the device, 0 if not, empty "
+                                     "if unknown"),
+    "luts": Metric("fit.resources.lut.used", None, "LUTs of the units and control"),
+    "ffs": Metric("fit.resources.ff.used", None, "flip-flops of the units and control"),
+    "dsps": Metric("fit.resources.dsp.used", None, "DSP blocks"),
+    "brams": Metric("fit.resources.bram.used", None, "block RAMs"),
+    "lut_utilization": Metric("fit.resources.lut.utilization", None,
+                              "share of the device's LUTs"),
     "memory_utilization": Metric("memory.utilization", None, "DRAM channel time busy"),
     "prefill_tokens_per_s": Metric("prefill.tokens_per_s", "prefill", "prompt tokens/s"),
     "prompt_ms": Metric("prefill.prompt_ms", "prefill", "time to read the prompt"),
@@ -59,7 +67,7 @@ METRICS: dict[str, Metric] = {
 }
 #: always recorded, whatever the objectives
 BASE_METRICS = ("tokens_per_s", "joules_per_token", "power_w", "latency_ms", "lanes",
-                "static_w", "dynamic_joules_per_token")
+                "static_w", "dynamic_joules_per_token", "fits", "luts", "lut_utilization")
 
 
 @dataclass(frozen=True)
