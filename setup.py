@@ -28,6 +28,7 @@ setup(
         "dask",  # design-space sweeps
         "distributed",
         "optuna",  # multi-objective sweep sampler
+        "pyarrow",  # sweep tables as Parquet
         "fusesoc",  # exported FPGA projects (sim, lint, synth targets)
         "sanafe",  # neuromorphic cross-check
     ],

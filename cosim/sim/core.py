@@ -31,13 +31,15 @@ class SimOutcome:
 def simulate(graph: nx.DiGraph, cfg: ModelConfig, schedule: ScheduleConfig, *,
              engine: Any = None, tokens: Optional[list[int]] = None,
              trace: bool = False, records: Optional[Records] = None,
-             progress=None) -> SimOutcome:
+             progress=None, prefill: bool = True) -> SimOutcome:
     """Time decode and prefill of ``cfg`` on ``schedule``; with ``engine``, carry values.
 
     ``engine`` (a FixedEngine) and ``tokens`` switch on co-simulation: lane 0
     computes every value at its event for each token, and activity is counted
     from those values; otherwise the schedule's expected densities are used.
     ``records`` default to the characterisation file the schedule names.
+    ``prefill=False`` skips the prefill pass (and its report section), which
+    costs as much as the decode step; sweeps ask for it only when they need it.
     """
     if records is None:
         records = Records.load(schedule.characterization)
@@ -60,8 +62,6 @@ def simulate(graph: nx.DiGraph, cfg: ModelConfig, schedule: ScheduleConfig, *,
             sim.step(lanes=1, carry=carry)
             rows.append(engine.real(carry.last))
         logits = np.stack(rows)
-    batch = schedule.prefill.batch or schedule.total_lanes
-    prefill = sim.step(lanes=batch, scan=batch)
     clock = schedule.clock_mhz * 1e6
     lanes = schedule.total_lanes
     step_s = decode.cycles / clock
@@ -77,7 +77,6 @@ def simulate(graph: nx.DiGraph, cfg: ModelConfig, schedule: ScheduleConfig, *,
             "active_compute_units": decode.active_cus,
             "events": decode.events, "simulation_s": wall,
         },
-        "prefill": _prefill(prefill, schedule, batch, clock),
         "units": _units(decode, schedule, timings),
         "memory": {
             "utilization": decode.bytes_per_cycle * clock
@@ -92,6 +91,9 @@ def simulate(graph: nx.DiGraph, cfg: ModelConfig, schedule: ScheduleConfig, *,
             "weights": schedule.onchip.weights,
         },
     }
+    if prefill:
+        batch = schedule.prefill.batch or schedule.total_lanes
+        report["prefill"] = _prefill(sim.step(lanes=batch, scan=batch), schedule, batch, clock)
     report["bottleneck"] = _bottleneck(report)
     report["roofline"] = roofline(graph, schedule, tps, program, decode)
     actions, activity = _actions(program, graph, schedule, decode, carry)
