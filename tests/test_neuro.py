@@ -1,4 +1,4 @@
-"""The neuromorphic target: schedule validation, mapping, activity-based energy, SANA-FE agreement."""
+"""Neuromorphic target: schedule validation, mapping, activity-based energy, SANA-FE agreement."""
 
 from __future__ import annotations
 
@@ -130,6 +130,11 @@ def test_every_activation_and_weight_is_placed_once():
     assert pipeline_depth(groups) == 17 * layers + 5
 
 
+def _engine(graph, cfg, schedule) -> FixedEngine:
+    """The fixed-point golden model on seeded random weights."""
+    return FixedEngine(graph, cfg, PreparedWeights(cfg, RandomWeights(cfg)), schedule.numerics)
+
+
 def _jpt(density: float) -> float:
     cfg = load_model(TINY)
     schedule = load_schedule(LOIHI2, parse_overrides(
@@ -150,8 +155,7 @@ def tiny_check():
     cfg = load_model(TINY)
     schedule = load_schedule(LOIHI2)
     graph = build_graph(cfg, schedule.numerics)
-    engine = FixedEngine(graph, cfg, PreparedWeights(cfg, RandomWeights(cfg)),
-                         schedule.numerics)
+    engine = _engine(graph, cfg, schedule)
     return cross_check(graph, cfg, schedule, engine, [5, 17])
 
 
@@ -173,8 +177,7 @@ def test_sanafe_agrees_on_a_one_block_slice_of_370m():
         ["model.num_hidden_layers=1", "model.vocab_size=256"]))
     schedule = load_schedule(LOIHI2)
     graph = build_graph(cfg, schedule.numerics)
-    engine = FixedEngine(graph, cfg, PreparedWeights(cfg, RandomWeights(cfg)),
-                         schedule.numerics)
+    engine = _engine(graph, cfg, schedule)
     check = cross_check(graph, cfg, schedule, engine, [5])
     for event in ("synaptic_op", "spike_out", "message_out", "soma_update"):
         assert check["cosim"]["counts"][event] == check["sanafe"]["counts"][event], event
@@ -196,8 +199,7 @@ def test_a_zero_activation_sends_nothing():
     cfg = load_model(TINY)
     schedule = load_schedule(LOIHI2)
     graph = build_graph(cfg, schedule.numerics)
-    engine = FixedEngine(graph, cfg, PreparedWeights(cfg, RandomWeights(cfg)),
-                         schedule.numerics)
+    engine = _engine(graph, cfg, schedule)
     out = simulate(graph, cfg, schedule, engine=engine, tokens=[3])
     values = {}
     engine.reset()

@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal, Optional
 
-from cosim.config.schedule import Activity, Numerics
+from cosim.config.schedule import Activity, Numerics, StaticPower
 from cosim.config.schema import spec
 
 
@@ -39,14 +39,6 @@ class Latency:
     """A time and where it comes from."""
 
     ns: float = spec(doc="nanoseconds", ge=0)
-    source: str = spec(doc="where the number comes from")
-
-
-@dataclass(frozen=True)
-class Power:
-    """Static power of one chip and where it comes from."""
-
-    w: float = spec(doc="watts per chip", ge=0)
     source: str = spec(doc="where the number comes from")
 
 
@@ -108,7 +100,7 @@ class NeuromorphicSchedule:
     core: Core = field(metadata={"doc": "limits of one core"})
     events: Events = field(metadata={"doc": "energy and latency per event"})
     barrier: Latency = field(metadata={"doc": "the time-step barrier (synchronisation)"})
-    static: Power = field(metadata={"doc": "static power per chip"})
+    static: StaticPower = field(metadata={"doc": "static power per chip"})
     sequences: Optional[int] = spec(
         None, doc="sequences in flight through the layer pipeline; null: as many as "
                   "the pipeline has time steps (every stage busy)", gt=0)

@@ -69,7 +69,7 @@ def energy_of(counts: dict, schedule: NeuromorphicSchedule) -> dict:
 def simulate(graph: nx.DiGraph, cfg: ModelConfig, schedule: NeuromorphicSchedule, *,
              engine: Any = None, tokens: Optional[list[int]] = None,
              progress=None) -> NeuroOutcome:
-    """Map, count and time ``cfg`` on ``schedule``; with ``engine`` and ``tokens``, counted activity.
+    """Map, count and time ``cfg`` on ``schedule``; activity counted with ``engine`` and ``tokens``.
 
     With an engine, each token runs through the fixed-point model and its
     values set who spikes; the report averages the tokens' event counts and

@@ -29,7 +29,8 @@ class Mapping:
     order: list[str]                      # groups in placement (pipeline) order
     core_of: dict[str, np.ndarray]        # group -> core of each neuron
     fan_in: dict[str, np.ndarray]         # group -> stored synapses of each neuron
-    ternary_counts: dict[str, tuple[np.ndarray, np.ndarray]]  # accumulator -> (cores, [core, col] synapses)
+    #: accumulator -> (its cores, synapses [core, input column])
+    ternary_counts: dict[str, tuple[np.ndarray, np.ndarray]]
     cores: int
     chips: int
     neurons_per_core: np.ndarray
