@@ -223,4 +223,4 @@ def test_receive_runs_time_a_step_exactly_as_single_messages():
     out = simulate(build_graph(cfg), cfg, schedule)
     one = simulate_step(out.traffic, out.mapping, schedule, batch=1)
     runs = simulate_step(out.traffic, out.mapping, schedule, batch=37)
-    assert out.mapping.cores > 1 and runs.seconds == pytest.approx(one.seconds, rel=1e-6)
+    assert out.mapping.cores > 1 and runs.seconds == pytest.approx(one.seconds, rel=1e-9)

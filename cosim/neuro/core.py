@@ -6,7 +6,8 @@ works on a token of its own sequence). Energy = events x energy per event +
 static power x chips x time. Throughput depends on the sequences in flight:
 with as many as the pipeline has time steps, a token leaves every step; with
 one, a token takes every stage's step in turn (each simulated on its own), and
-every neuron updates in each of them.
+every neuron updates in each of them; with S in between, S tokens leave every
+depth steps, each priced as a step with every stage busy (an upper bound).
 """
 
 from __future__ import annotations
@@ -207,9 +208,18 @@ def summary_lines(report: dict) -> list[str]:
         f"tokens/s): {report['brain']['design_over_brain_tokens_per_joule']:.3g}x its "
         f"tokens/J; activity: {report['activity']['source']}",
     ]
+    layers = m["layers"]
+    blocks = [v["cores"] for k, v in layers.items() if k.startswith("layer ")]
+    lines.append("  cores per block " + (f"{min(blocks)}-{max(blocks)}" if blocks else "-")
+                 + "; " + ", ".join(f"{k} {v['cores']}" for k, v in layers.items()
+                                    if not k.startswith("layer ")) + "; utilisation: "
+                 f"{m['utilisation']['synaptic_memory_mean']:.0%} of synaptic memory, "
+                 f"{m['utilisation']['neurons_mean']:.0%} of neurons")
     check = n.get("sanafe")
     if check and "skipped" not in check:
-        lines.append(f"  SANA-FE cross-check (one step): energy {check['energy_error']:+.1%}, "
-                     f"time {check['time_error']:+.1%} (with Loihi link buffers "
-                     f"{check['time_error_loihi_link_buffers']:+.1%})")
+        buffers = check.get("time_error_loihi_link_buffers")
+        lines.append(f"  SANA-FE cross-check (one step, its {check['sanafe']['timing_model']} "
+                     f"timing): energy {check['energy_error']:+.1%}, time "
+                     f"{check['time_error']:+.1%}" + ("" if buffers is None else
+                     f" (with Loihi's link buffers {buffers:+.1%})"))
     return lines
