@@ -12,6 +12,7 @@ import yaml
 from cosim.config import load_model, load_schedule, parse_overrides
 from cosim.graph import build_graph
 from cosim.neuro import simulate
+from cosim.neuro.core import summary_lines
 from cosim.neuro.network import build_network, pipeline_depth
 from cosim.neuro.sanafe_check import cross_check
 from cosim.neuro.simulator import simulate_step
@@ -224,3 +225,15 @@ def test_receive_runs_time_a_step_exactly_as_single_messages():
     one = simulate_step(out.traffic, out.mapping, schedule, batch=1)
     runs = simulate_step(out.traffic, out.mapping, schedule, batch=37)
     assert out.mapping.cores > 1 and runs.seconds == pytest.approx(one.seconds, rel=1e-9)
+
+
+def test_summary_names_the_sanafe_timing_model(tmp_path, capsys):
+    out = tmp_path / "r.json"
+    assert main([str(TINY), "--schedule", str(LOIHI2), "--tokens", "4", "--json", str(out)]) == 0
+    text = capsys.readouterr().out
+    assert "SANA-FE cross-check (one step, its detailed timing)" in text
+    report = json.loads(out.read_text())
+    check = report["neuromorphic"]["sanafe"]
+    del check["time_error_loihi_link_buffers"]      # as when SANA-FE's simple model ran
+    check["sanafe"]["timing_model"] = "simple"
+    assert "its simple timing): energy +0.0%" in "\n".join(summary_lines(report))
