@@ -1,8 +1,8 @@
-"""Errors the user can act on.
+"""Errors the user can act on, and how the CLI shows them.
 
 Every failure caused by input (a YAML key, a checkpoint tensor, a schedule that
 cannot work) is a :class:`CosimError`; the CLI prints its message on one line
-and exits 2. Anything else escaping is a bug in cosim.
+(:func:`one_line`) and exits 2. Anything else escaping is a bug in cosim.
 """
 
 
@@ -16,3 +16,12 @@ class ConfigError(CosimError):
 
 class CheckpointError(CosimError):
     """A checkpoint folder or tensor file is missing, malformed or mismatched."""
+
+
+def one_line(text: str) -> str:
+    """``text`` with every unprintable character escaped as Python would write it.
+
+    A newline or NUL in a path, or a lone surrogate from an undecodable
+    argument, then neither breaks the one-line message nor fails to encode.
+    """
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)

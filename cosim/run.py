@@ -12,18 +12,21 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import math
 import sys
 from pathlib import Path
 
 import numpy as np
 
+from cosim.budget import check_work
 from cosim.config import load_model, load_schedule, parse_overrides
 from cosim.config.model import ModelConfig
-from cosim.config.schema import as_dict
-from cosim.errors import CosimError
+from cosim.config.schema import as_dict, show
+from cosim.errors import CosimError, one_line
+from cosim.files import read_limited
 from cosim.graph import build_graph, export, totals
 from cosim.numerics.engines import ENGINES, FixedEngine, FloatEngine
-from cosim.numerics.fidelity import compare
+from cosim.numerics.fidelity import compare, quality
 from cosim.sim import simulate
 from cosim.weights import PreparedWeights, RandomWeights
 
@@ -35,9 +38,16 @@ FULL_NUMERICS_BELOW = 10_000_000
 DEFAULT_PROMPT = 16
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a usage error is a CosimError: one line, exit 2, like any bad input."""
+
+    def error(self, message: str):
+        raise CosimError(message)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The command line of ``cosim.run``."""
-    p = argparse.ArgumentParser(
+    p = _Parser(
         prog="python -m cosim.run",
         description="Co-simulate a MatMul-free language model: graph, numerics, cost.")
     p.add_argument("model", type=Path, help="model YAML (models/*.yaml)")
@@ -47,6 +57,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="override a key by dotted path, e.g. model.hidden_size=128")
     p.add_argument("--tokens", help="comma-separated token ids to run through the numerics")
+    p.add_argument("--text", type=Path, metavar="FILE",
+                   help="run a text's bytes through the numerics (byte-level models) "
+                        "and report bits per byte of the float and fixed-point engines")
     p.add_argument("--json", type=Path, metavar="FILE", help="write the report as JSON")
     p.add_argument("--out", type=Path, metavar="DIR", help="write all reports into DIR")
     p.add_argument("--graph", type=Path, metavar="FILE",
@@ -54,9 +67,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--dump-logits", type=Path, metavar="FILE.npy",
                    help="write the logits of every position, float32 [tokens, vocab]")
     p.add_argument("--engine", choices=sorted(ENGINES), default="float",
-                   help="engine of --dump-logits and --generate (default: float)")
+                   help="engine of --dump-logits (default: float)")
     p.add_argument("--generate", type=int, metavar="N", default=0,
-                   help="greedy-decode N tokens after the --tokens prompt")
+                   help="greedy-decode N tokens after the --tokens or --text prompt "
+                        "with both engines")
     p.add_argument("--numerics", choices=("full", "off"),
                    help="full: fixed-point values travel with the simulated events "
                         "(fidelity, counted activity); off: timing only, expected "
@@ -74,7 +88,8 @@ def parse_tokens(text: str | None, vocab: int) -> list[int]:
     try:
         tokens = [int(t) for t in text.split(",") if t.strip()]
     except ValueError:
-        raise CosimError(f"--tokens must be comma-separated integers, not {text!r}") from None
+        raise CosimError(f"--tokens must be comma-separated integers, not {show(text)}") \
+            from None
     if not tokens:
         raise CosimError("--tokens must name at least one token id")
     bad = [t for t in tokens if not 0 <= t < vocab]
@@ -83,10 +98,28 @@ def parse_tokens(text: str | None, vocab: int) -> list[int]:
     return tokens
 
 
+#: bytes a --text file may hold; every byte is a token through both engines
+MAX_TEXT_BYTES = 1 << 20
+
+
+def read_text(path: Path | None, vocab: int) -> list[int]:
+    """The bytes of a text file as token ids of a byte-level model."""
+    if path is None:
+        return []
+    if vocab != 256:
+        raise CosimError(f"--text needs a byte-level model (vocab_size 256), not "
+                         f"vocab_size {vocab}")
+    data = read_limited(path, MAX_TEXT_BYTES, "--text file")
+    if len(data) < 2:
+        raise CosimError(f"--text {path} must hold at least 2 bytes, not {len(data)}")
+    return list(data)
+
+
 def load(args: argparse.Namespace) -> tuple[ModelConfig, object, dict, object]:
     """Model, schedule, where each architecture value came from, and the weights source."""
     overrides = parse_overrides(args.set)
     cfg = load_model(args.model, overrides)
+    check_work(cfg)
     sources = {k: "model YAML" for k in ("hidden_size", "num_hidden_layers",
                                         "intermediate_size", "vocab_size",
                                         "rms_norm_eps", "variant")}
@@ -98,6 +131,7 @@ def load(args: argparse.Namespace) -> tuple[ModelConfig, object, dict, object]:
         checkpoint = load_checkpoint(folder)
         fields = checkpoint.model_fields()
         cfg = load_model(args.model, overrides, fields)
+        check_work(cfg)
         checkpoint.check(cfg)
         sources.update({k: "checkpoint config.json" for k in fields if k in sources})
         weights = checkpoint
@@ -108,11 +142,27 @@ def load(args: argparse.Namespace) -> tuple[ModelConfig, object, dict, object]:
 
 def run(args: argparse.Namespace) -> dict:
     """Do the work of one invocation and return the report."""
+    for flag in ("json", "out", "graph", "dump_logits", "trace"):
+        path = getattr(args, flag)
+        if path is not None and "\0" in str(path):
+            raise CosimError(f"cannot write {path}: a path cannot hold a NUL character "
+                             f"(--{flag.replace('_', '-')})")
     cfg, schedule, sources, source = load(args)
+    if args.tokens and args.text:
+        raise CosimError("give --tokens or --text, not both")
+    tokens = parse_tokens(args.tokens, cfg.vocab_size) or read_text(args.text, cfg.vocab_size)
+    if args.generate < 0:
+        raise CosimError(f"--generate must be a positive count of tokens, not {args.generate}")
+    carried = max(len(tokens), DEFAULT_PROMPT if args.numerics != "off" else 0)
+    check_work(cfg, schedule, 2 * carried + args.generate)
     numerics = schedule.numerics
     graph = build_graph(cfg, numerics)
     if args.graph:
-        export(graph, args.graph)
+        try:
+            export(graph, args.graph)
+        except (OSError, ValueError) as exc:
+            raise CosimError(f"cannot write {args.graph}: "
+                             f"{getattr(exc, 'strerror', None) or exc}") from None
     report = {
         "model": {"name": cfg.name, "variant": cfg.variant,
                   "hidden_size": cfg.hidden_size, "layers": cfg.num_hidden_layers,
@@ -120,12 +170,9 @@ def run(args: argparse.Namespace) -> dict:
                   "sources": sources, **totals(graph)},
         "schedule": {"name": schedule.name, "numerics": as_dict(numerics)},
     }
-    tokens = parse_tokens(args.tokens, cfg.vocab_size)
     for flag, wanted in (("--dump-logits", args.dump_logits), ("--generate", args.generate)):
         if wanted and not tokens:
-            raise CosimError(f"{flag} needs --tokens")
-    if args.generate < 0:
-        raise CosimError(f"--generate must be a positive count of tokens, not {args.generate}")
+            raise CosimError(f"{flag} needs --tokens or --text")
     mode = args.numerics or ("full" if report["model"]["parameters"] < FULL_NUMERICS_BELOW
                              else "off")
     report["sim"] = {"numerics": mode, "numerics_rule":
@@ -170,16 +217,19 @@ def run(args: argparse.Namespace) -> dict:
                        else golden.run(_progress(tokens, "fixed")))
         report["numerics"] = compare(gold_logits, ref_logits, golden.overflow_count)
         report["numerics"]["overflows_by_op"] = dict(golden.fx.overflows)
-        report["numerics"]["tokens_source"] = "--tokens" if args.tokens else \
-            f"default prompt of {DEFAULT_PROMPT} tokens"
+        report["numerics"]["tokens_source"] = (
+            "--tokens" if args.tokens else f"--text {args.text}" if args.text
+            else f"default prompt of {DEFAULT_PROMPT} tokens")
+        if args.text:
+            report["quality"] = quality(gold_logits, ref_logits, tokens)
         if args.dump_logits:
             logits = gold_logits if args.engine == "fixed" else ref_logits
             _write(args.dump_logits, lambda f: np.save(f, logits.astype(np.float32)))
         if args.generate:
-            engine = golden if args.engine == "fixed" else reference
-            engine.reset()
-            report["generated"] = {"engine": args.engine, "prompt": tokens,
-                                   "tokens": engine.generate(tokens, args.generate)}
+            report["generated"] = {"prompt": tokens, "bytes": cfg.vocab_size == 256}
+            for name, engine in (("float", reference), ("fixed", golden)):
+                engine.reset()
+                report["generated"][name] = engine.generate(tokens, args.generate)
     if args.trace:
         from cosim.sim.report import chrome_trace
 
@@ -189,13 +239,28 @@ def run(args: argparse.Namespace) -> dict:
         from cosim.sim.report import write_outputs
 
         write_outputs(args.out, report, outcome, schedule, _write)
+    _check_finite(report)
     return report
+
+
+def _check_finite(value, key: str = "report") -> None:
+    """Refuse a report holding NaN or infinity (JSON has neither), naming the key."""
+    if isinstance(value, dict):
+        for name, item in value.items():
+            _check_finite(item, f"{key}.{name}")
+    elif isinstance(value, (list, tuple)):
+        for i, item in enumerate(value):
+            _check_finite(item, f"{key}[{i}]")
+    elif isinstance(value, float) and not math.isfinite(value):
+        raise CosimError(f"{key} came out {value}: the inputs lie outside what the "
+                         "simulator can represent")
 
 
 def _platform(schedule) -> dict:
     """The platform keys a reader needs beside the numerics."""
     return {"clock_mhz": schedule.clock_mhz, "compute_units": schedule.compute_units,
-            "lanes": schedule.lanes, "tp": schedule.units.matvec.tp,
+            "lanes": schedule.total_lanes, "lanes_per_compute_unit": list(schedule.lanes_per_cu),
+            "tp": schedule.units.matvec.tp,
             "host": list(schedule.host), "weights": schedule.onchip.weights,
             "overlap": as_dict(schedule.overlap)}
 
@@ -214,8 +279,9 @@ def _write(path: Path, writer) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         with open(path, "wb") as f:
             writer(f)
-    except OSError as exc:
-        raise CosimError(f"cannot write {path}: {exc.strerror or exc}") from None
+    except (OSError, ValueError) as exc:     # ValueError: a NUL in the path
+        raise CosimError(f"cannot write {path}: "
+                         f"{getattr(exc, 'strerror', None) or exc}") from None
 
 
 def summary(report: dict) -> str:
@@ -244,25 +310,42 @@ def summary(report: dict) -> str:
             f"  fixed-point vs float over {n['tokens']} tokens: top-1 agreement "
             f"{n['top1_agreement']:.3f}, min cosine {n['cosine_min']:.5f}, max |err| "
             f"{n['max_abs_err']:.3g}, overflows {n['overflow_count']}")
+    if "quality" in report:
+        q = report["quality"]
+        lines.append(
+            f"  bits per byte over {q['predicted_bytes']} bytes: float "
+            f"{q['float_bits_per_byte']:.4f}, fixed {q['fixed_bits_per_byte']:.4f} "
+            f"(fixed - float {q['fixed_minus_float']:+.4f})")
     if "generated" in report:
         g = report["generated"]
-        lines.append(f"  greedy ({g['engine']}): {','.join(map(str, g['prompt']))} -> "
-                     f"{','.join(map(str, g['tokens']))}")
+        show = _text if g["bytes"] else (lambda ids: ",".join(map(str, ids)))
+        for name in ("float", "fixed"):
+            lines.append(f"  greedy ({name}): {show(g['prompt'][-40:])} -> {show(g[name])}")
     return "\n".join(lines)
+
+
+def _text(ids: list[int]) -> str:
+    """Byte tokens as a quoted string, newlines and non-ASCII escaped."""
+    return repr(bytes(ids).decode("latin-1"))
 
 
 def _sim_lines(report: dict) -> list[str]:
     d, p, e, w = report["decode"], report["prefill"], report["energy"], report["power"]
     s = report["schedule"]
     uncharacterized = [u for u, v in report["units"].items() if not v["characterized"]]
-    act = report["activity"]
+    act, m = report["activity"], report["memory"]
+    layout = "+".join(map(str, s.get("lanes_per_compute_unit", [])))
     lines = [
         f"  schedule {s['name']}: {s['clock_mhz']:g} MHz, {s['compute_units']} compute "
-        f"unit(s), {s['lanes']} lane(s), TP={s['tp']}; on host: "
+        f"unit(s), {s['lanes']} lane(s){f' ({layout})' if '+' in layout else ''}, "
+        f"TP={s['tp']}; on host: "
         f"{', '.join(s['host']) or 'nothing'}",
         f"  decode: {d['tokens_per_s']:,.2f} tokens/s ({d['tokens_per_s_per_lane']:,.2f} "
         f"per lane), {d['cycles_per_token']:,.0f} cycles/token, {d['latency_ms']:.3f} ms "
         f"latency; prefill: {p['tokens_per_s']:,.1f} tokens/s (batch {p['batch']})",
+        f"  memory: {m['achieved_gb_per_s']:.3g} GB/s of {m['sustained_gb_per_s']:.3g} "
+        f"sustained ({m['peak_gb_per_s']:.3g} peak); activation loads/stores "
+        f"{m['activation_bytes_per_step'] / max(m['dram_bytes_per_step'], 1):.0%} of the bytes",
         f"  bottleneck: {report['bottleneck']}; roofline: "
         f"{report['roofline']['bound']}-bound, "
         f"{report['roofline']['fraction_of_roof']:.0%} of the roof",
@@ -281,20 +364,20 @@ def _sim_lines(report: dict) -> list[str]:
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point: 0 on success, 2 on bad input (one line on stderr)."""
-    args = build_parser().parse_args(argv)
-    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
-                        format="%(message)s")
     try:
+        args = build_parser().parse_args(argv)
+        logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
+                            format="%(message)s")
         report = run(args)
-        text = json.dumps(report, indent=2, sort_keys=True) + "\n"
+        text = json.dumps(report, indent=2, sort_keys=True, allow_nan=False) + "\n"
         if args.json:
             _write(args.json, lambda f: f.write(text.encode()))
         if args.out:
             _write(args.out / "report.json", lambda f: f.write(text.encode()))
     except CosimError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"error: {one_line(str(exc))}", file=sys.stderr)
         return 2
-    print(summary(report))
+    print("\n".join(one_line(line) for line in summary(report).splitlines()))
     return 0
 
 

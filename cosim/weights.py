@@ -11,8 +11,11 @@ import zlib
 from dataclasses import dataclass
 from typing import Protocol
 
+import math
+
 import numpy as np
 
+from cosim.budget import check_memory
 from cosim.config.model import ModelConfig
 
 PROJECTIONS = ("i_proj", "f_proj", "g_proj", "o_proj")
@@ -104,10 +107,32 @@ def ternarize(weight: np.ndarray) -> Ternary:
     return Ternary(matrix, mean_abs)
 
 
+#: Bytes of float32 temporaries while the largest tensor is drawn or read and
+#: ternarised (the value, its scaled copy, the rounded and clipped results).
+TRANSIENT_COPIES = 5
+
+
+def prepared_bytes(cfg: ModelConfig) -> int:
+    """Memory PreparedWeights and the engines need for ``cfg``, estimated before any is taken.
+
+    float32 for every weight, int64 fixed-point copies of the vectors, and the
+    temporaries of the largest tensor.
+    """
+    sizes = [math.prod(shape) for shape in expected_tensors(cfg).values()]
+    vectors = sum(n for name, n in zip(expected_tensors(cfg), sizes) if not is_ternary(name))
+    return 4 * sum(sizes) + 8 * vectors + 4 * TRANSIENT_COPIES * max(sizes)
+
+
 class PreparedWeights:
-    """Ternarised projections and full-precision vectors, shared by all engines."""
+    """Ternarised projections and full-precision vectors, shared by all engines.
+
+    Refuses, before allocating, a model whose weights the machine cannot hold.
+    """
 
     def __init__(self, cfg: ModelConfig, source: WeightSource):
+        check_memory(prepared_bytes(cfg), f"the weights of {cfg.name} ("
+                     f"{sum(math.prod(s) for s in expected_tensors(cfg).values()):,} "
+                     "parameters)")
         self.cfg = cfg
         self.ternary: dict[str, Ternary] = {}
         self.vectors: dict[str, np.ndarray] = {}

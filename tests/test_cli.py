@@ -47,15 +47,16 @@ def test_dump_logits(tmp_path, checkpoint, engine):
     assert logits.shape == (4, 50) and logits.dtype == np.float32
 
 
-@pytest.mark.parametrize("engine", ["float", "fixed"])
-def test_greedy_generation(tmp_path, engine, capsys):
+def test_greedy_generation_by_both_engines(tmp_path, capsys):
     out = tmp_path / "r.json"
-    assert main(["models/tiny.yaml", "--tokens", "1,2,3", "--generate", "4", "--engine",
-                 engine, "--json", str(out)]) == 0
+    assert main(["models/tiny.yaml", "--set", "model.vocab_size=300", "--tokens", "1,2,3",
+                 "--generate", "4", "--json", str(out)]) == 0
     generated = json.loads(out.read_text())["generated"]
-    assert generated["engine"] == engine and len(generated["tokens"]) == 4
-    assert all(0 <= t < 256 for t in generated["tokens"])
-    assert f"greedy ({engine}): 1,2,3 -> " in capsys.readouterr().out
+    printed = capsys.readouterr().out
+    for engine in ("float", "fixed"):
+        assert len(generated[engine]) == 4
+        assert all(0 <= t < 300 for t in generated[engine])
+        assert f"greedy ({engine}): 1,2,3 -> " in printed
 
 
 def test_checkpoint_logits_equal_the_random_weights_it_was_made_from(tmp_path, checkpoint):
@@ -87,6 +88,10 @@ def test_checkpoint_sizes_override_the_yaml_and_summary_says_so(checkpoint, caps
     (["models/tiny.yaml", "--dump-logits", "x.npy"], "--dump-logits needs --tokens"),
     (["models/tiny.yaml", "--generate", "3"], "--generate needs --tokens"),
     (["models/tiny.yaml", "--tokens", "1", "--generate", "-1"], "--generate must be"),
+    (["models/tiny.yaml", "--tokens", "1", "--text", "README.md"], "--tokens or --text"),
+    (["models/tiny.yaml", "--set", "model.vocab_size=300", "--text", "README.md"],
+     "--text needs a byte-level model (vocab_size 256)"),
+    (["models/tiny.yaml", "--text", "/nonexistent/t.txt"], "cannot read --text"),
     (["models/tiny.yaml", "--checkpoint", "/nonexistent/ckpt"], "/nonexistent/ckpt"),
     (["models/tiny.yaml", "--graph", "g.png"], "--graph needs"),
 ])

@@ -2,7 +2,7 @@
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 from scipy.special import expit
 
@@ -70,7 +70,6 @@ def test_rsqrt_relative_error(rsqrt, tolerance):
 
 
 @given(st.lists(st.floats(-100, 100), min_size=1, max_size=300))
-@settings(max_examples=200, deadline=None)
 def test_quantize_matches_the_float_quantiser(values):
     """Integer absmax quantisation equals round(y * 127 / max|y|) but for ties."""
     fx = FixedPoint(Numerics())

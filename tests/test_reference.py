@@ -8,6 +8,7 @@ gate or a swapped split in the graph shows up as a mismatch.
 import numpy as np
 import pytest
 
+from cosim.checkpoint import load_checkpoint
 from cosim.config import load_model, parse_overrides
 from cosim.config.schedule import Numerics
 from cosim.graph import build_graph, ordered
@@ -86,6 +87,18 @@ def test_float_reference_matches_the_equations(model):
     tokens = [3, 17, 0, 79, 42, 42, 5]
     engine = FloatEngine(build_graph(model), model, PreparedWeights(model, source))
     np.testing.assert_allclose(engine.run(tokens), derive(tensors, model, tokens),
+                               rtol=1e-9, atol=1e-9)
+
+
+@pytest.mark.parametrize("path", ["models/tiny-trained.yaml", "models/tiny-trained-paper.yaml"])
+def test_float_reference_matches_the_equations_on_trained_checkpoints(path):
+    """Trained weights, loaded as a release is, through the same re-derivation."""
+    cfg = load_model(path)
+    source = load_checkpoint(cfg.checkpoint)
+    tensors = {k: source.tensor(k).astype(np.float64) for k in expected_tensors(cfg)}
+    tokens = list(b"In the beginning God created the heaven")
+    engine = FloatEngine(build_graph(cfg), cfg, PreparedWeights(cfg, source))
+    np.testing.assert_allclose(engine.run(tokens), derive(tensors, cfg, tokens),
                                rtol=1e-9, atol=1e-9)
 
 

@@ -45,6 +45,35 @@ def test_lanes_override_is_a_top_level_key():
     assert s.lanes == 24
 
 
+def test_lanes_as_a_list_gives_each_compute_unit_its_lanes():
+    s = load_schedule(ROOT / "schedules" / "u250-ternip.yaml",
+                      parse_overrides(["schedule.lanes=[14, 14, 14, 6]"]))
+    assert s.lanes_per_cu == (14, 14, 14, 6) and s.total_lanes == 48
+
+
+def test_lanes_as_an_integer_spread_evenly():
+    s = load_schedule(ROOT / "schedules" / "u250-ternip.yaml",
+                      parse_overrides(["schedule.lanes=45"]))
+    assert s.lanes_per_cu == (12, 11, 11, 11) and s.total_lanes == 45
+
+
+def test_every_memory_figure_names_its_source_or_says_assumed():
+    """Each line of a shipped schedule's memory section carries a comment."""
+    for path in SCHEDULES:
+        lines = path.read_text().splitlines()
+        start = next(i for i, line in enumerate(lines) if line.startswith("memory:"))
+        if "{" in lines[start]:
+            assert "#" in lines[start], path.stem
+            continue
+        for line in lines[start + 1:]:
+            if not line.startswith(" "):
+                break
+            if not line.strip().startswith("#") and ":" in line:
+                key = line.split(":")[0].strip()
+                commented = "#" in line or "#" in lines[lines.index(line) - 1]
+                assert commented, f"{path.stem}: memory.{key} has no source"
+
+
 def _validate(*sets):
     overrides = parse_overrides(list(sets))
     cfg = load_model(MODEL_370M, overrides)
@@ -70,16 +99,27 @@ def test_resident_weights_that_do_not_fit_name_the_key():
 
 
 @pytest.mark.parametrize("setting, message", [
-    ("schedule.memory.bytes_per_cycle=-8",
-     "schedule.memory.bytes_per_cycle must be a positive number, not -8"),
-    ("schedule.lanes=0", "schedule.lanes must be a positive integer, not 0"),
+    ("schedule.memory.gb_per_s=-8",
+     "schedule.memory.gb_per_s must be a number between 0.001 and 100,000, not -8"),
+    ("schedule.memory.gb_per_s=0.0000001", "schedule.memory.gb_per_s must be a number between"),
+    ("schedule.lanes=0", "schedule.lanes must be a positive integer <= 16,777,216, not 0"),
     ("schedule.memory.efficiency=1.5", "schedule.memory.efficiency must be"),
     ("schedule.energy.dram_byte={pj: 3, source: ''}",
-     "schedule.energy.dram_byte.source must be a non-empty string"),
+     "schedule.energy.dram_byte.source must be a non-empty line"),
     ("schedule.energy.static={w: -1, source: x}", "schedule.energy.static.w must be"),
     ("schedule.host=[lm_heads]", "schedule.host[0] must be one of"),
     ("schedule.units.matvec.tp=96", "schedule.units.matvec.tp must divide"),
     ("schedule.lanes=5000", "schedule.lanes must be at most"),
+    ("schedule.lanes=[14, 14, 14]", "schedule.lanes must be an integer or a list of 4 "
+                                    "lane counts, one per compute unit (compute_units=4), "
+                                    "not [14, 14, 14]"),
+    ("schedule.lanes=[14, 0, 14, 6]", "schedule.lanes[1] must be a positive integer <= 16,777,216, not 0"),
+    ("schedule.lanes=[14, 1.5, 14, 6]", "schedule.lanes[1] must be a positive integer"),
+    ("schedule.lanes=[5000, 1, 1, 1]", "schedule.lanes must be at most"),
+    ("schedule.lanes=[]", "schedule.lanes must be an integer or a list of 4"),
+    ("schedule.memory.latency_ns=-1", "schedule.memory.latency_ns must be"),
+    ("schedule.memory.activation_transfers_per_layer=-2",
+     "schedule.memory.activation_transfers_per_layer must be"),
 ])
 def test_bad_schedule_is_one_clean_line(setting, message, capsys):
     code = main([str(MODEL_370M), "--schedule", str(ROOT / "schedules" / "u250-ternip.yaml"),

@@ -9,16 +9,19 @@ the folder is loaded; tensors are read when asked for.
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
+import stat
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from cosim.checkpoint.safetensors import SafetensorsFile, parse_json
+from cosim.checkpoint.shard import SafetensorsFile
 from cosim.config.model import HF_KEYS, ModelConfig
 from cosim.config.schema import build
 from cosim.errors import CheckpointError, ConfigError
+from cosim.files import read_limited
 from cosim.weights import expected_tensors
 
 CONFIG = "config.json"
@@ -27,14 +30,29 @@ MODEL_TYPE = "hgrn_bit"
 PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".ckpt")
 #: How many mismatches ``Checkpoint.check`` spells out before summarising.
 REPORT_LIMIT = 5
+#: config.json and the index are a few kilobytes (the 2.7B index: 40 kB).
+MAX_JSON_BYTES = 16 << 20
 
 
 def _read_json(path: Path) -> Any:
+    """The JSON value of file ``path``; duplicate keys and invalid text are errors."""
+    raw = read_limited(path, MAX_JSON_BYTES, "checkpoint JSON file", CheckpointError)
+
+    def refuse_duplicates(pairs: list[tuple[str, Any]]) -> dict:
+        out: dict = {}
+        for key, value in pairs:
+            if key in out:
+                raise ValueError(f"duplicate key {key!r}")
+            out[key] = value
+        return out
+
     try:
-        raw = path.read_bytes()
-    except OSError as exc:
-        raise CheckpointError(f"cannot read {path}: {exc.strerror or exc}") from None
-    return parse_json(raw, str(path))
+        return json.loads(raw.decode("utf-8"), object_pairs_hook=refuse_duplicates)
+    except UnicodeDecodeError as exc:
+        raise CheckpointError(f"{path}: not UTF-8 text ({exc.reason} at byte "
+                              f"{exc.start})") from None
+    except (ValueError, RecursionError) as exc:
+        raise CheckpointError(f"{path}: not valid JSON ({exc})") from None
 
 
 def _show(value: Any) -> str:
@@ -104,11 +122,17 @@ class Checkpoint:
 def load_checkpoint(folder: str | os.PathLike) -> Checkpoint:
     """Open and validate a checkpoint folder (headers only; tensors load lazily)."""
     folder = Path(folder)
-    if not folder.is_dir():
-        raise CheckpointError(f"checkpoint folder {folder} "
-                              + ("is not a folder" if folder.exists() else "does not exist"))
+    try:
+        is_folder = stat.S_ISDIR(os.stat(folder).st_mode)
+    except FileNotFoundError:
+        raise CheckpointError(f"checkpoint folder {folder} does not exist") from None
+    except (OSError, ValueError) as exc:        # ValueError: a NUL in the path
+        raise CheckpointError(f"cannot read checkpoint folder {folder}: "
+                              f"{getattr(exc, 'strerror', None) or exc}") from None
+    if not is_folder:
+        raise CheckpointError(f"checkpoint folder {folder} is not a folder")
     config_path = folder / CONFIG
-    if not config_path.is_file():
+    if not (config_path.exists() or config_path.is_symlink()):
         raise CheckpointError(f"{folder} holds no {CONFIG}; a Hugging Face "
                               "checkpoint folder needs one")
     hf_config = _read_json(config_path)
@@ -147,7 +171,7 @@ def _config_fields(path: Path, hf: Any) -> dict[str, Any]:
 def _tensor_files(folder: Path) -> dict[str, SafetensorsFile]:
     """Each tensor name and the file that holds it."""
     index = folder / INDEX
-    if index.exists():
+    if index.exists() or index.is_symlink():
         return _indexed_files(folder, index)
     try:
         listing = sorted(folder.iterdir())
@@ -190,7 +214,7 @@ def _indexed_files(folder: Path, index: Path) -> dict[str, SafetensorsFile]:
         if Path(file).name != file or file in ("", ".", ".."):
             raise CheckpointError(f"{index}: tensor {name!r} maps to {file!r}; "
                                   "expected a file name inside the folder")
-        if not (folder / file).is_file():
+        if not (folder / file).exists():
             raise CheckpointError(f"{index}: tensor {name!r} maps to {file}, which "
                                   f"is missing from {folder}")
         shards[file] = SafetensorsFile(folder / file)

@@ -3,8 +3,9 @@
 Used to make synthetic checkpoints of seeded random weights, so that the
 checkpoint path of the flow can be tested and timed without downloading one.
 Large models are split into shards with a ``model.safetensors.index.json``, as
-Hugging Face does; config.json is written last, so an interrupted run leaves a
-folder that refuses to load rather than one that loads half a model.
+Hugging Face does; one shard is held in memory at a time. config.json is
+written last, so an interrupted run leaves a folder that refuses to load
+rather than one that loads half a model.
 """
 
 from __future__ import annotations
@@ -16,13 +17,12 @@ import os
 import sys
 import time
 from pathlib import Path
-from typing import Any, Iterable, Iterator, Mapping
+from typing import Any, Mapping
 
-import numpy as np
-
+from cosim.budget import check_memory
 from cosim.checkpoint.folder import CONFIG, INDEX, MODEL_TYPE
-from cosim.checkpoint.safetensors import DTYPES as FILE_DTYPES
-from cosim.checkpoint.safetensors import write_safetensors
+from cosim.checkpoint.shard import DTYPES as FILE_DTYPES
+from cosim.checkpoint.shard import write_safetensors
 from cosim.config import load_model, parse_overrides
 from cosim.config.model import ModelConfig
 from cosim.errors import CheckpointError, CosimError
@@ -83,15 +83,6 @@ def _write_json(path: Path, data: Any) -> None:
         raise CheckpointError(f"cannot write {path}: {exc.strerror or exc}") from None
 
 
-def _stream(source: WeightSource, names: Iterable[str], itemsize: int,
-            bar: Any) -> Iterator[tuple[str, np.ndarray]]:
-    for name in names:
-        array = source.tensor(name)
-        yield name, array
-        if bar is not None:
-            bar.update(array.size * itemsize)
-
-
 def write_checkpoint(cfg: ModelConfig, out_dir: str | os.PathLike, source: WeightSource,
                      dtype: str = "bf16", shard_bytes: int = DEFAULT_SHARD_MB * MB) -> Path:
     """Write ``source``'s tensors for ``cfg`` as a checkpoint folder; return it.
@@ -102,14 +93,6 @@ def write_checkpoint(cfg: ModelConfig, out_dir: str | os.PathLike, source: Weigh
         raise CheckpointError(f"dtype must be one of {', '.join(DTYPES)}, not {dtype!r}")
     if shard_bytes <= 0:
         raise CheckpointError(f"shard size must be positive, not {shard_bytes} bytes")
-    out = Path(out_dir)
-    if out.exists() and (not out.is_dir() or any(out.iterdir())):
-        raise CheckpointError(f"{out} exists and is not an empty folder; "
-                              "choose a new one")
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise CheckpointError(f"cannot create {out}: {exc.strerror or exc}") from None
     code, torch_dtype = DTYPES[dtype]
     itemsize = FILE_DTYPES[code].itemsize
     shapes = expected_tensors(cfg)
@@ -118,12 +101,29 @@ def write_checkpoint(cfg: ModelConfig, out_dir: str | os.PathLike, source: Weigh
              [f"model-{k:05d}-of-{len(shards):05d}.safetensors"
               for k in range(1, len(shards) + 1)])
     total = sum(math.prod(s) for s in shapes.values()) * itemsize
+    largest = max(math.prod(s) for s in shapes.values())
+    shard_most = max(sum(math.prod(s) for s in shard.values()) for shard in shards)
+    # one shard as written, and a float32 tensor drawn and converted beside it
+    check_memory(shard_most * itemsize + 3 * 4 * largest,
+                 f"the shards of {cfg.name} (largest {shard_most * itemsize:,} bytes)")
+    out = Path(out_dir)
+    if out.exists() and (not out.is_dir() or any(out.iterdir())):
+        raise CheckpointError(f"{out} exists and is not an empty folder; "
+                              "choose a new one")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise CheckpointError(f"cannot create {out}: {exc.strerror or exc}") from None
     bar = (tqdm(total=total, unit="B", unit_scale=True, desc=f"writing {out.name}",
                 disable=None) if tqdm is not None else None)
     try:
         for file, shard in zip(files, shards):
-            write_safetensors(out / file, shard, _stream(source, shard, itemsize, bar),
-                              code, {"format": "pt"})
+            tensors = {}
+            for name in shard:
+                tensors[name] = source.tensor(name).astype(FILE_DTYPES[code])
+                if bar is not None:
+                    bar.update(tensors[name].nbytes)
+            write_safetensors(out / file, tensors, code, {"format": "pt"})
     finally:
         if bar is not None:
             bar.close()

@@ -19,15 +19,15 @@ class ModelConfig:
     """One model: sizes, MLGRU variant, and where its weights come from."""
 
     name: str = spec(doc="a label for reports")
-    hidden_size: int = spec(doc="H, the residual width", gt=0, multiple_of=8)
-    num_hidden_layers: int = spec(doc="L, the number of blocks", gt=0)
-    vocab_size: int = spec(doc="V, the vocabulary", gt=0)
+    hidden_size: int = spec(doc="H, the residual width", gt=0, le=1 << 24, multiple_of=8)
+    num_hidden_layers: int = spec(doc="L, the number of blocks", gt=0, le=1 << 20)
+    vocab_size: int = spec(doc="V, the vocabulary", gt=0, le=1 << 31)
     intermediate_size: Optional[int] = spec(
         None, doc="I, the GLU width; null for 256*ceil(H*ratio*2/3/256)",
-        gt=0, multiple_of=8)
+        gt=0, le=1 << 26, multiple_of=8)
     hidden_ratio: int = spec(4, doc="ratio used when intermediate_size is null",
-                             gt=0)
-    rms_norm_eps: float = spec(1e-6, doc="RMSNorm epsilon", gt=0, le=1)
+                             gt=0, le=1024)
+    rms_norm_eps: float = spec(1e-6, doc="RMSNorm epsilon", ge=1e-12, le=1)
     variant: Literal["released", "paper"] = spec(
         "released", doc="MLGRU form: released hgrn_bit code, or the paper's")
     use_lower_bound: bool = spec(
@@ -35,8 +35,8 @@ class ModelConfig:
     checkpoint: Optional[Path] = spec(
         None, doc="Hugging Face checkpoint folder; null for seeded random weights")
     schedule: Optional[Path] = spec(None, doc="default schedule YAML")
-    seed: int = spec(0, doc="seed of the random weights", ge=0)
-    init_std: float = spec(0.02, doc="std of the random weights", gt=0)
+    seed: int = spec(0, doc="seed of the random weights", ge=0, le=2 ** 64 - 1)
+    init_std: float = spec(0.02, doc="std of the random weights", gt=0, le=100)
 
     def check(self, key: str) -> None:
         """Cross-field rules."""

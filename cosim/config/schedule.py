@@ -98,10 +98,13 @@ class MatvecUnit:
     replaces ``ii`` and ``latency``.
     """
 
-    tp: int = spec(128, doc="ternary weights (and adder-tree inputs) per beat", gt=0)
-    ii: int = spec(1, doc="cycles per beat", ge=1)
-    latency: int = spec(8, doc="pipeline latency of one mat-vec, cycles", ge=0)
-    row_cycles: float = spec(1.0, doc="extra cycles per output row (drain, write)", ge=0)
+    tp: int = spec(128, doc="ternary weights (and adder-tree inputs) per beat", gt=0,
+                   le=1 << 20)
+    ii: int = spec(1, doc="cycles per beat", ge=1, le=1 << 20)
+    latency: int = spec(8, doc="pipeline latency of one mat-vec, cycles", ge=0,
+                        le=10 ** 9)
+    row_cycles: float = spec(1.0, doc="extra cycles per output row (drain, write)", ge=0,
+                             le=1e6)
     per: Literal["lane", "cu"] = spec(
         "lane", doc="'lane': one adder tree per lane, all fed by the compute unit's "
                     "weight stream; 'cu': one per compute unit, lanes take turns")
@@ -118,9 +121,10 @@ class VectorUnit:
     cycles plus ``latency``.
     """
 
-    elements_per_cycle: float = spec(1.0, doc="elements per vector-register access", gt=0)
-    ii: int = spec(1, doc="cycles per element group, at least", ge=1)
-    latency: int = spec(4, doc="pipeline latency of one pass, cycles", ge=0)
+    elements_per_cycle: float = spec(1.0, doc="elements per vector-register access",
+                                      ge=1e-3, le=1e6)
+    ii: int = spec(1, doc="cycles per element group, at least", ge=1, le=1 << 20)
+    latency: int = spec(4, doc="pipeline latency of one pass, cycles", ge=0, le=10 ** 9)
     per: Literal["lane", "cu"] = spec("lane", doc="one instance per lane or per compute unit")
 
 
@@ -139,24 +143,46 @@ class Units:
 
 @dataclass(frozen=True)
 class Memory:
-    """The DRAM system: channels are bandwidth servers, one weight stream each."""
+    """The DRAM system in physical units: a faster fabric clock does not make DRAM faster.
 
-    channels: int = spec(1, doc="independent DRAM channels", gt=0)
-    bytes_per_cycle: float = spec(64.0, doc="peak bytes per fabric clock cycle, per channel",
-                                  gt=0)
-    efficiency: float = spec(0.8, doc="fraction of peak a weight stream sustains", gt=0, le=1)
-    latency_cycles: int = spec(100, doc="cycles from request to first data", ge=0)
+    Channels are bandwidth servers. Each compute unit streams its weights over its
+    channel(s), and moves activation vectors between its vector registers and DRAM
+    over the same channel(s): ``activation_transfers_per_layer`` loads and stores per
+    layer per token, each of one hidden-size vector per lane of the compute unit, so
+    a transfer grows with the unit's lanes (it costs at least one vector-register
+    pass, ``units.rowwise.elements_per_cycle`` elements per lane per cycle).
+    """
+
+    channels: int = spec(1, doc="independent DRAM channels", gt=0, le=4096)
+    gb_per_s: float = spec(6.4, doc="peak bandwidth per channel, GB/s (1e9 bytes/s)",
+                           ge=0.001, le=100_000)
+    efficiency: float = spec(0.8, doc="fraction of peak a stream sustains", ge=1e-3,
+                              le=1)
+    latency_ns: float = spec(100.0, doc="ns from request to first data", ge=0, le=1e6)
+    activation_transfers_per_layer: float = spec(
+        0.0, doc="activation vector loads and stores per layer per token (register spills, "
+                 "recurrent state); 0: activations stay on chip", ge=0, le=10_000)
+
+    def bytes_per_cycle(self, clock_mhz: float) -> float:
+        """Sustained bytes per fabric cycle of one channel at ``clock_mhz``."""
+        return self.gb_per_s * 1e3 * self.efficiency / clock_mhz
+
+    def latency_cycles(self, clock_mhz: float) -> float:
+        """Request-to-data latency in fabric cycles at ``clock_mhz``."""
+        return self.latency_ns * clock_mhz * 1e-3
 
 
 @dataclass(frozen=True)
 class OnChip:
     """On-chip memory: per-lane state, vector registers, and maybe the weights."""
 
-    bytes: int = spec(4_000_000, doc="usable on-chip memory (BRAM/URAM/EBR), bytes", gt=0)
+    bytes: int = spec(4_000_000, doc="usable on-chip memory (BRAM/URAM/EBR), bytes", gt=0,
+                      le=1 << 50)
     weights: Literal["dram", "onchip"] = spec(
         "dram", doc="'dram': streamed every token; 'onchip': resident, read from SRAM")
     vector_registers: int = spec(4, doc="vector registers per lane, each as wide as the "
-                                        "widest vector of the model", ge=1)
+                                        "widest vector of the model", ge=1,
+                                  le=1024)
 
 
 @dataclass(frozen=True)
@@ -167,7 +193,7 @@ class Overlap:
         False, doc="row-wise work overlaps the next mat-vec when data allow; false: "
                    "operations run one after another in graph order")
     vreg_ports: int = spec(1, doc="vector-register ports per lane (reads and writes share them)",
-                           ge=1)
+                           ge=1, le=64)
     prefetch_weights: bool = spec(
         False, doc="the next matrix's stream starts early, hiding memory latency")
 
@@ -176,16 +202,18 @@ class Overlap:
 class Prefill:
     """How a prompt is processed: its tokens batched through one weight stream."""
 
-    tokens: int = spec(64, doc="prompt length the report's prefill figures assume", gt=0)
+    tokens: int = spec(64, doc="prompt length the report's prefill figures assume", gt=0,
+                       le=1 << 24)
     batch: Optional[int] = spec(
-        None, doc="prompt tokens per weight pass, on lane datapaths; null: lanes", gt=0)
+        None, doc="prompt tokens per weight pass, on lane datapaths; null: lanes", gt=0,
+        le=1 << 24)
 
 
 @dataclass(frozen=True)
 class Action:
     """Energy of one action, and where the number comes from."""
 
-    pj: float = spec(doc="picojoules per action", ge=0)
+    pj: float = spec(doc="picojoules per action", ge=0, le=1e9)
     source: str = spec(doc="where the number comes from (paper, datasheet, fit)")
 
 
@@ -193,7 +221,7 @@ class Action:
 class StaticPower:
     """Static (idle) power of the board or chip, and where it comes from."""
 
-    w: float = spec(doc="watts", ge=0)
+    w: float = spec(doc="watts", ge=0, le=1e6)
     source: str = spec(doc="where the number comes from")
 
 
@@ -246,11 +274,15 @@ class ScheduleConfig:
     """A platform and a mapping: where the model runs, how fast, at what energy, in what formats."""
 
     name: str = spec("default", doc="a label for reports")
-    clock_mhz: float = spec(100.0, doc="fabric clock, MHz", gt=0)
+    clock_mhz: float = spec(100.0, doc="fabric clock, MHz (1 kHz to 100 GHz)", ge=1e-3,
+                            le=1e5)
     compute_units: int = spec(1, doc="compute units running in parallel, each with its own "
-                                     "weight stream; lanes are spread across them", gt=0)
-    lanes: int = spec(1, doc="sequences decoded together, sharing one weight stream "
-                             "per compute unit", gt=0)
+                                     "weight stream; lanes are spread across them", gt=0,
+                              le=4096)
+    lanes: int | tuple[int, ...] = spec(
+        1, doc="sequences decoded together, sharing one weight stream per compute unit: "
+               "a total spread evenly across the compute units, or a list of lanes per "
+               "compute unit (e.g. [14, 14, 14, 6])", gt=0, le=1 << 24)
     units: Units = field(default_factory=Units, metadata={"doc": "functional units"})
     use_characterization: bool = spec(
         True, doc="take unit latency and II from rtl/characterization.json when it has "
@@ -268,8 +300,25 @@ class ScheduleConfig:
     activity: Activity = field(default_factory=Activity,
                                metadata={"doc": "expected densities for --numerics off"})
 
+    @property
+    def lanes_per_cu(self) -> tuple[int, ...]:
+        """Lanes of each compute unit: as listed, or the total spread as evenly as possible."""
+        if isinstance(self.lanes, tuple):
+            return self.lanes
+        cus, n = self.compute_units, self.lanes
+        return tuple(n // cus + (1 if k < n % cus else 0) for k in range(cus))
+
+    @property
+    def total_lanes(self) -> int:
+        """Sequences decoded together, over all compute units."""
+        return sum(self.lanes_per_cu)
+
     def check(self, key: str) -> None:
         """Rules between platform sections."""
+        if isinstance(self.lanes, tuple) and len(self.lanes) != self.compute_units:
+            fail(f"{key}.lanes", f"an integer or a list of {self.compute_units} lane counts, "
+                 f"one per compute unit (compute_units={self.compute_units})",
+                 list(self.lanes))
         valid = ("model.embeddings", "model.norm", "lm_head")
         for i, prefix in enumerate(self.host):
             if prefix not in valid:

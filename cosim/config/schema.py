@@ -13,6 +13,7 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import math
+import reprlib
 import types
 import typing
 from pathlib import Path
@@ -21,6 +22,8 @@ from typing import Any, Literal, Union
 from cosim.errors import ConfigError
 
 _MISSING = dataclasses.MISSING
+#: Longest text a config string may hold (labels, sources of energy figures).
+MAX_TEXT = 1000
 
 
 def spec(default: Any = _MISSING, *, doc: str, gt: float | None = None,
@@ -36,13 +39,29 @@ def spec(default: Any = _MISSING, *, doc: str, gt: float | None = None,
 
 def fail(key: str, must: str, found: Any) -> typing.NoReturn:
     """Raise the one error shape every config problem uses."""
-    raise ConfigError(f"{key} must be {must}, not {_show(found)}")
+    raise ConfigError(f"{key} must be {must}, not {show(found)}")
 
 
-def _show(value: Any) -> str:
-    text = repr(value) if isinstance(value, str) else str(value)
+_REPR = reprlib.Repr()
+_REPR.maxlevel, _REPR.maxdict, _REPR.maxlist, _REPR.maxstring = 3, 4, 6, 50
+
+
+def show(value: Any) -> str:
+    """A value as a message shows it: YAML words, at most 60 characters, quickly.
+
+    Containers are abbreviated before they are rendered (an expanded alias
+    can hold 100,000 values) and integers too long for ``str`` are described.
+    """
     if isinstance(value, bool) or value is None:
-        text = {True: "true", False: "false", None: "null"}[value]
+        return {True: "true", False: "false", None: "null"}[value]
+    if isinstance(value, int) and value.bit_length() > 192:
+        return f"an integer of about {int(value.bit_length() * 0.30103) + 1} digits"
+    if isinstance(value, (int, float)):
+        text = str(value)
+    elif isinstance(value, (str, list, tuple, dict)):
+        text = _REPR.repr(value)
+    else:
+        text = _REPR.repr(str(value))
     return text if len(text) <= 60 else text[:57] + "..."
 
 
@@ -65,8 +84,9 @@ def build(cls: type, data: Any, key: str, base: Path) -> Any:
     names = [f.name for f in dataclasses.fields(cls)]
     for name in data:
         if name not in names:
-            raise ConfigError(f"{key}.{name} is not a valid key"
-                              f"{closest(str(name), names)}; valid keys: "
+            plain = isinstance(name, str) and len(name) <= 60
+            raise ConfigError(f"{key}.{name if plain else show(name)} is not a valid key"
+                              f"{closest(name, names) if plain else ''}; valid keys: "
                               f"{', '.join(names)}")
     values = {}
     for f in dataclasses.fields(cls):
@@ -88,6 +108,9 @@ def _convert(tp: Any, value: Any, key: str, base: Path, meta: Any) -> Any:
         args = [a for a in typing.get_args(tp) if a is not type(None)]
         if value is None:
             return None
+        listed = [a for a in args if typing.get_origin(a) is tuple]
+        if isinstance(value, list) and listed:      # e.g. lanes: 4 or [2, 2]
+            return _convert(listed[0], value, key, base, meta)
         return _convert(args[0], value, key, base, meta)
     if origin is Literal:
         choices = typing.get_args(tp)
@@ -119,20 +142,33 @@ def _convert(tp: Any, value: Any, key: str, base: Path, meta: Any) -> Any:
         _bounds(value, key, meta, "an integer")
         return value
     if tp is float:
-        if isinstance(value, bool) or not isinstance(value, (int, float)) \
-                or not math.isfinite(value):
+        number = _finite(value)
+        if number is None:
             fail(key, _describe("a finite number", meta), value)
-        _bounds(value, key, meta, "a number")
-        return float(value)
+        _bounds(number, key, meta, "a number")
+        return number
     if tp is str:
-        if not isinstance(value, str) or not value:
-            fail(key, "a non-empty string", value)
+        if not isinstance(value, str) or not value or len(value) > MAX_TEXT \
+                or not value.isprintable():
+            fail(key, f"a non-empty line of at most {MAX_TEXT} printable characters",
+                 value)
         return value
     if tp is Path:
-        if not isinstance(value, str) or not value:
-            fail(key, "a path (a string)", value)
+        if not isinstance(value, str) or not value or "\0" in value:
+            fail(key, "a path (a string without NUL characters)", value)
         return (base / value).resolve()
     raise TypeError(f"config field {key} has unsupported type {tp}")
+
+
+def _finite(value: Any) -> float | None:
+    """``value`` as a finite float, or None (booleans, text, inf, NaN, huge integers)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    try:
+        number = float(value)
+    except OverflowError:
+        return None
+    return number if math.isfinite(number) else None
 
 
 def _bounds(value: float, key: str, meta: Any, noun: str) -> None:
@@ -161,14 +197,21 @@ def _describe(noun: str, meta: Any) -> str:
         text = noun
     conditions = []
     if gt is not None:
-        conditions.append(f"> {gt:g}")
+        conditions.append(f"> {_number(gt)}")
     if ge is not None and le is not None:
-        conditions.append(f"between {ge:g} and {le:g}")
+        conditions.append(f"between {_number(ge)} and {_number(le)}")
     elif ge is not None:
-        conditions.append(f">= {ge:g}")
+        conditions.append(f">= {_number(ge)}")
     elif le is not None:
-        conditions.append(f"<= {le:g}")
+        conditions.append(f"<= {_number(le)}")
     return " ".join([text, " and ".join(conditions)]).strip()
+
+
+def _number(bound: float) -> str:
+    """A bound as a reader writes it: 16,777,216 or 0.001."""
+    if isinstance(bound, int) or (bound.is_integer() and abs(bound) < 1e15):
+        return f"{int(bound):,}"
+    return f"{bound:g}"
 
 
 def as_dict(section: Any) -> Any:

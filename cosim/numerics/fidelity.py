@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+from scipy.special import log_softmax
 
 
 def compare(golden: np.ndarray, reference: np.ndarray, overflow_count: int,
@@ -29,3 +30,22 @@ def compare(golden: np.ndarray, reference: np.ndarray, overflow_count: int,
         f"top{k}_agreement": float(np.mean(np.any(topk_gold == top1_ref[:, None], axis=1))),
         "overflow_count": int(overflow_count),
     }
+
+
+def bits_per_token(logits: np.ndarray, tokens: list[int]) -> float:
+    """Mean -log2 p(tokens[k+1] | tokens[..k]) of the logits [len(tokens), vocab].
+
+    The cross-entropy a model pays per token of a text; with byte tokens it is
+    bits per byte (8 is a uniform guess over 256 bytes).
+    """
+    logp = log_softmax(np.asarray(logits[:-1], dtype=np.float64), axis=1)
+    nll = -logp[np.arange(len(tokens) - 1), np.asarray(tokens[1:])]
+    return float(np.mean(nll) / np.log(2))
+
+
+def quality(golden: np.ndarray, reference: np.ndarray, tokens: list[int]) -> dict:
+    """Bits per byte of a text under the float reference and the golden model."""
+    ref = bits_per_token(reference, tokens)
+    gold = bits_per_token(golden, tokens)
+    return {"predicted_bytes": len(tokens) - 1, "float_bits_per_byte": ref,
+            "fixed_bits_per_byte": gold, "fixed_minus_float": gold - ref}

@@ -55,15 +55,16 @@ def simulate(graph: nx.DiGraph, cfg: ModelConfig, schedule: ScheduleConfig, *,
             sim.step(lanes=1, carry=carry)
             rows.append(engine.real(carry.last))
         logits = np.stack(rows)
-    batch = schedule.prefill.batch or schedule.lanes
+    batch = schedule.prefill.batch or schedule.total_lanes
     prefill = sim.step(lanes=batch, scan=batch)
     clock = schedule.clock_mhz * 1e6
-    lanes = schedule.lanes
+    lanes = schedule.total_lanes
     step_s = decode.cycles / clock
-    tps = lanes / step_s
+    tps = decode.tokens_per_cycle * clock
+    mem = schedule.memory
     report = {
         "decode": {
-            "tokens_per_s": tps, "tokens_per_s_per_lane": 1 / step_s,
+            "tokens_per_s": tps, "tokens_per_s_per_lane": tps / lanes,
             "cycles_per_token": decode.cycles, "latency_ms": step_s * 1e3,
             "block_ms": _block_ms(decode, cfg, clock), "lanes": lanes,
             "active_compute_units": decode.active_cus,
@@ -74,6 +75,10 @@ def simulate(graph: nx.DiGraph, cfg: ModelConfig, schedule: ScheduleConfig, *,
         "memory": {
             "utilization": decode.channel_busy / (decode.cycles * schedule.memory.channels),
             "dram_bytes_per_step": decode.dram_bytes,
+            "activation_bytes_per_step": decode.activation_bytes,
+            "peak_gb_per_s": mem.channels * mem.gb_per_s,
+            "sustained_gb_per_s": mem.channels * mem.gb_per_s * mem.efficiency,
+            "achieved_gb_per_s": decode.bytes_per_cycle * clock / 1e9,
             "weights": schedule.onchip.weights,
         },
     }
@@ -114,7 +119,7 @@ def _units(step: StepResult, schedule: ScheduleConfig, timings) -> dict:
             "busy_cycles_per_step": busy,
             "characterized": t.characterized,
             "timing_source": t.source, "latency_cycles": t.latency, "ii_cycles": t.ii,
-            "instances": (schedule.compute_units * (schedule.lanes if
+            "instances": (schedule.compute_units * (schedule.total_lanes if
                           getattr(schedule.units, unit).per == "lane" else 1)),
         }
     return out
@@ -135,13 +140,14 @@ def roofline(graph, schedule: ScheduleConfig, cfg: ModelConfig, tps: float,
     clock = schedule.clock_mhz * 1e6
     adds = sum(graph.nodes[op.name]["ternary_adds"] for op in program if op.unit == "matvec")
     wbytes = sum(op.weight_bytes for op in program if op.unit == "matvec")
-    groups = min(schedule.lanes, schedule.compute_units)
-    lanes_per_stream = schedule.lanes / groups
+    lanes = schedule.total_lanes
+    groups = sum(1 for n in schedule.lanes_per_cu if n)
+    lanes_per_stream = lanes / groups
     mv = schedule.units.matvec
-    trees = schedule.lanes if mv.per == "lane" else groups
+    trees = lanes if mv.per == "lane" else groups
     peak = trees * mv.tp / mv.ii * clock
     mem = schedule.memory
-    bw = mem.channels * mem.bytes_per_cycle * mem.efficiency * clock
+    bw = mem.channels * mem.gb_per_s * 1e9 * mem.efficiency
     if schedule.onchip.weights == "onchip":
         bw = float("inf")
     intensity = adds * lanes_per_stream / wbytes if wbytes else float("inf")
@@ -157,7 +163,7 @@ def roofline(graph, schedule: ScheduleConfig, cfg: ModelConfig, tps: float,
 def _actions(program, graph, schedule: ScheduleConfig, step: StepResult,
              carry: Optional[Carry]) -> tuple[dict, dict]:
     """Counted actions per token, and where the activity figures came from."""
-    lanes = schedule.lanes
+    lanes = schedule.total_lanes
     dense = sum(graph.nodes[op.name]["ternary_adds"] for op in program if op.unit == "matvec")
     if carry is not None and carry.counts["dense_adds"]:
         c = carry.counts
@@ -180,8 +186,9 @@ def _actions(program, graph, schedule: ScheduleConfig, step: StepResult,
         "sram_access": float(sum(op.accesses for op in program if op.unit is not None)),
         "weight_sram_byte": wbytes * streams / lanes if schedule.onchip.weights == "onchip"
         else 0.0,
-        "dram_byte": step.dram_bytes / lanes,
-        "lane_cycle": step.cycles,
+        # per token at the decode rate: compute units with fewer lanes step sooner
+        "dram_byte": step.bytes_per_cycle / step.tokens_per_cycle,
+        "lane_cycle": lanes / step.tokens_per_cycle,
     }
     activity = {"source": source, "activation_density": act, "weight_density": weight,
                 "useful_add_fraction": useful,

@@ -56,6 +56,8 @@ class Op:
     weight_bytes: int          # bytes streamed from memory (mat-vec only)
     accesses: int              # vector-register element accesses
     host: bool = False
+    transfers: float = 0.0     # activation vectors moved to/from DRAM before it, per lane
+    vector: int = 0            # elements of one such vector (the hidden size)
 
 
 @dataclass(frozen=True)
@@ -145,7 +147,9 @@ def lane_program(graph: nx.DiGraph, schedule: ScheduleConfig, cfg: ModelConfig,
                  timings: dict[str, UnitTiming]) -> list[Op]:
     """The graph in schedule order as timed operations for one lane."""
     ports = schedule.overlap.vreg_ports
+    spills = schedule.memory.activation_transfers_per_layer
     ops = []
+    seen: set[int] = set()
     for name in ordered(graph):
         d = graph.nodes[name]
         kind = d["kind"]
@@ -166,8 +170,12 @@ def lane_program(graph: nx.DiGraph, schedule: ScheduleConfig, cfg: ModelConfig,
             accesses = d["size"] * sum(r + w for r, w in passes)
         if host:
             unit, cycles, wbytes = None, 0.0, 0
+        transfers = 0.0
+        if unit is not None and d["layer"] >= 0 and d["layer"] not in seen:
+            seen.add(d["layer"])        # a layer's activation traffic, before its first op
+            transfers = spills
         ops.append(Op(name, kind, unit, cycles, d["layer"], tuple(d["inputs"]), wbytes,
-                      accesses, host))
+                      accesses, host, transfers, cfg.hidden_size))
     return ops
 
 
@@ -193,9 +201,12 @@ def validate(schedule: ScheduleConfig, cfg: ModelConfig, weight_bytes: int) -> N
             f"{schedule.onchip.bytes:,}, not 'onchip'")
     per_lane = lane_state_bytes(cfg, schedule)
     room = (schedule.onchip.bytes - resident) // per_lane
-    if schedule.lanes > room:
+    lanes = schedule.total_lanes
+    if lanes > room:
+        given = lanes if isinstance(schedule.lanes, int) else \
+            f"{list(schedule.lanes)} ({lanes} in all)"
         raise ConfigError(
-            f"schedule.lanes must be at most {room} (schedule.onchip.bytes="
+            f"schedule.lanes must be at most {room} in all (schedule.onchip.bytes="
             f"{schedule.onchip.bytes:,} holds {per_lane:,} bytes of state per lane of "
             f"{cfg.name}{' beside its resident weights' if resident else ''}), "
-            f"not {schedule.lanes}")
+            f"not {given}")

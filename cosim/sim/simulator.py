@@ -16,6 +16,7 @@ weights met) is counted from those values.
 
 from __future__ import annotations
 
+import math
 from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any, Optional
@@ -40,6 +41,21 @@ class StepResult:
     trace: list[tuple[str, str, str, float, float]] = field(default_factory=list)
     dram_bytes: float = 0.0                 # bytes streamed, all compute units
     active_cus: int = 0
+    activation_bytes: float = 0.0           # of dram_bytes: activation loads and stores
+    activation_cycles: float = 0.0          # cycles spent on them, summed over compute units
+    finish: dict[int, float] = field(default_factory=dict)     # cu -> cycles of its step
+    cu_lanes: dict[int, int] = field(default_factory=dict)     # cu -> lanes
+    cu_bytes: dict[int, float] = field(default_factory=dict)   # cu -> DRAM bytes of its step
+
+    @property
+    def tokens_per_cycle(self) -> float:
+        """Decode rate: compute units with fewer lanes finish their steps sooner."""
+        return sum(self.cu_lanes[k] / c for k, c in self.finish.items() if c)
+
+    @property
+    def bytes_per_cycle(self) -> float:
+        """DRAM bytes moved per cycle, each compute unit at the pace of its own steps."""
+        return sum(self.cu_bytes[k] / c for k, c in self.finish.items() if c)
 
 
 class Simulator:
@@ -51,8 +67,10 @@ class Simulator:
         self.want_trace = trace
         self.index = {op.name: i for i, op in enumerate(program)}
 
-    def lane_groups(self, lanes: int) -> list[int]:
-        """Lanes per compute unit, spread as evenly as possible."""
+    def lane_groups(self, lanes: Optional[int]) -> list[int]:
+        """Lanes per compute unit: the schedule's, or ``lanes`` spread as evenly as possible."""
+        if lanes is None:
+            return list(self.schedule.lanes_per_cu)
         cus = self.schedule.compute_units
         return [lanes // cus + (1 if k < lanes % cus else 0) for k in range(cus)]
 
@@ -60,9 +78,9 @@ class Simulator:
              carry: Optional["Carry"] = None) -> StepResult:
         """One token on every lane; ``scan`` > 1 serialises the recurrence (prefill)."""
         s = self.schedule
-        lanes = s.lanes if lanes is None else lanes
         env = simpy.Environment()
         groups = self.lane_groups(lanes)
+        lanes = sum(groups)
         mem = s.memory
         channels = [simpy.Resource(env, capacity=1) for _ in range(mem.channels)]
         active = [k for k, n in enumerate(groups) if n]
@@ -70,12 +88,15 @@ class Simulator:
         self._busy: dict[str, float] = defaultdict(float)
         self._chan = 0.0
         self._bytes = 0.0
+        self._act_bytes = self._act_cycles = 0.0
+        self._finish: dict[int, float] = {}
+        self._cu_bytes: dict[int, float] = defaultdict(float)
         self._layers: dict[int, float] = defaultdict(float)
         self._trace: list = []
         for k in active:
             mine = [channels[c] for c in range(mem.channels) if c % s.compute_units == k
                     or (mem.channels < s.compute_units and c == k % mem.channels)]
-            rate = len(mine) * mem.bytes_per_cycle * mem.efficiency
+            rate = len(mine) * mem.bytes_per_cycle(s.clock_mhz)
             ctx = _Context(env, k, groups[k], mine[0], rate, scan,
                            carry if k == active[0] else None)
             if s.overlap.rowwise_with_matvec:
@@ -85,7 +106,8 @@ class Simulator:
         env.run()
         return StepResult(env.now, lanes, dict(self._busy), self._chan,
                           dict(self._layers), self._events, self._trace, self._bytes,
-                          len(active))
+                          len(active), self._act_bytes, self._act_cycles, self._finish,
+                          {k: groups[k] for k in active}, dict(self._cu_bytes))
 
     # -- one operation ------------------------------------------------------
     def _duration(self, op: Op, ctx: "_Context") -> float:
@@ -103,9 +125,11 @@ class Simulator:
             return
         cycles = self._duration(op, ctx)
         s = self.schedule
+        if op.transfers:
+            yield from self._transfer(op, ctx)
         if op.weight_bytes and s.onchip.weights == "dram":
             stream = op.weight_bytes / ctx.rate
-            wait = 0 if s.overlap.prefetch_weights else s.memory.latency_cycles
+            wait = 0 if s.overlap.prefetch_weights else s.memory.latency_cycles(s.clock_mhz)
             with ctx.channel.request() as req:
                 yield req
                 self._events += 1
@@ -114,6 +138,7 @@ class Simulator:
                 self._events += 1
             self._chan += stream
             self._bytes += op.weight_bytes
+            self._cu_bytes[ctx.k] += op.weight_bytes
             self._record(ctx, "dram", op.name, t0, stream + wait)
         else:
             yield ctx.env.timeout(cycles)
@@ -124,6 +149,31 @@ class Simulator:
         self._record(ctx, op.unit, op.name, ctx.env.now - cycles, cycles)
         ctx.compute(op)
 
+    def _transfer(self, op: Op, ctx: "_Context"):
+        """Generator: move ``op.transfers`` activation vectors of every lane over the channel.
+
+        One load or store carries the vector of each lane of the compute unit, so its
+        width grows with the lanes: it takes the longer of one vector-register pass
+        and the bytes of all lanes at the channel's sustained rate, plus the latency.
+        """
+        s = self.schedule
+        width = math.ceil(s.numerics.rowwise.bits / 8)
+        nbytes = op.transfers * ctx.lanes * op.vector * width
+        port = op.transfers * math.ceil(op.vector / s.units.rowwise.elements_per_cycle)
+        stream = nbytes / ctx.rate
+        busy = max(port, stream) + op.transfers * s.memory.latency_cycles(s.clock_mhz)
+        with ctx.channel.request() as req:
+            yield req
+            t0 = ctx.env.now
+            yield ctx.env.timeout(busy)
+            self._events += 1
+        self._chan += stream
+        self._bytes += nbytes
+        self._cu_bytes[ctx.k] += nbytes
+        self._act_bytes += nbytes
+        self._act_cycles += busy
+        self._record(ctx, "dram", f"{op.name} (activations)", t0, busy)
+
     def _record(self, ctx, track: str, name: str, start: float, dur: float) -> None:
         if self.want_trace:
             self._trace.append((f"cu{ctx.k} ({ctx.lanes} lanes)", track, name, start, dur))
@@ -132,6 +182,7 @@ class Simulator:
     def _sequential(self, ctx: "_Context"):
         for op in self.program:
             yield from self._execute(op, ctx)
+        self._finish[ctx.k] = ctx.env.now
 
     def _start_dataflow(self, ctx: "_Context") -> None:
         env = ctx.env
@@ -151,8 +202,13 @@ class Simulator:
                     yield from self._execute(op, ctx)
             done[op.name].succeed()
 
+        def finish():
+            yield env.all_of(list(done.values()))
+            self._finish[ctx.k] = env.now
+
         for op in self.program:
             env.process(node(op))
+        env.process(finish())
 
 
 class _Context:
