@@ -52,7 +52,7 @@ def main() -> None:
          "schedules/u250-ternip.yaml (1-lane throughput FIT)"),
         ("U250 ternip schedule, 45 lanes", *_fpga("u250-ternip", ("schedule.lanes=45",)),
          "simulated", "schedules/u250-ternip.yaml (board power FIT)"),
-        ("U250 u250-max design, 48 lanes", *_fpga("u250-max", ()), "simulated",
+        ("U250 u250-max design, 48 lanes (the best FPGA design here)", *_fpga("u250-max", ()), "simulated",
          "schedules/u250-max.yaml (not calibrated)"),
         ("Loihi 2, 413 sequences in flight", *_loihi(()), "simulated",
          "schedules/loihi2.yaml (Loihi 1 event figures)"),
