@@ -237,3 +237,23 @@ def test_summary_names_the_sanafe_timing_model(tmp_path, capsys):
     del check["time_error_loihi_link_buffers"]      # as when SANA-FE's simple model ran
     check["sanafe"]["timing_model"] = "simple"
     assert "its simple timing): energy +0.0%" in "\n".join(summary_lines(report))
+
+
+def test_sequences_in_flight_set_throughput_and_soma_updates():
+    cfg = load_model(TINY)
+    graph = build_graph(cfg)
+    runs = {}
+    for sets in ([], ["schedule.sequences=1"], ["schedule.sequences=10"]):
+        schedule = load_schedule(LOIHI2, parse_overrides(sets))
+        runs[schedule.sequences] = simulate(graph, cfg, schedule).report
+    full, alone, ten = runs[None], runs[1], runs[10]
+    depth = full["neuromorphic"]["pipeline"]["time_steps_per_token"]
+    neurons = full["neuromorphic"]["mapping"]["neurons"]
+    assert full["decode"]["tokens_per_s"] == pytest.approx(1e6 / full["decode"]["step_us"])
+    assert alone["decode"]["tokens_per_s"] == pytest.approx(1e3 / alone["decode"]["latency_ms"])
+    assert ten["decode"]["tokens_per_s"] == pytest.approx(
+        10 / depth * full["decode"]["tokens_per_s"])
+    for report, updates in ((full, neurons), (alone, depth * neurons),
+                            (ten, depth * neurons / 10)):
+        assert report["energy"]["actions_per_token"]["soma_update"] == pytest.approx(updates)
+    assert alone["energy"]["joules_per_token"] > full["energy"]["joules_per_token"]

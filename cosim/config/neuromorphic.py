@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Literal, Optional
 
 from cosim.config.schedule import Activity, Numerics, StaticPower
-from cosim.config.schema import spec
+from cosim.config.schema import fail, spec
 
 
 @dataclass(frozen=True)
@@ -59,7 +59,6 @@ class Chip:
     def check(self, key: str) -> None:
         tiles = self.mesh_width.value * self.mesh_height.value
         if tiles * self.cores_per_tile.value != self.cores.value:
-            from cosim.config.schema import fail
             fail(f"{key}.cores.value",
                  f"mesh_width x mesh_height x cores_per_tile = "
                  f"{tiles * self.cores_per_tile.value}", self.cores.value)

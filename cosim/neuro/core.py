@@ -109,11 +109,9 @@ def simulate(graph: nx.DiGraph, cfg: ModelConfig, schedule: NeuromorphicSchedule
     full = simulate_step(step, mapping, schedule)
     stages = _stage_steps(step, mapping, schedule, full.batch)
     single_s = float(sum(stages))
-    step_s = full.seconds if sequences > 1 else single_s
-    token_s = step_s * (depth / sequences if sequences > 1 else 1.0)
-    tps = 1.0 / token_s
-    soma_per_token = counts["soma_update"] * (depth if sequences == 1 else 1)
-    counts["soma_update"] = soma_per_token
+    tps = 1.0 / single_s if sequences == 1 else sequences / (depth * full.seconds)
+    # every neuron updates in every step; ``sequences`` tokens leave every ``depth`` steps
+    counts["soma_update"] *= depth / sequences
     dynamic = energy_of(counts, schedule)
     dynamic_j = sum(dynamic.values())
     static_w = schedule.static.w * mapping.chips
