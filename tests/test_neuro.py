@@ -257,3 +257,15 @@ def test_sequences_in_flight_set_throughput_and_soma_updates():
                             (ten, depth * neurons / 10)):
         assert report["energy"]["actions_per_token"]["soma_update"] == pytest.approx(updates)
     assert alone["energy"]["joules_per_token"] > full["energy"]["joules_per_token"]
+
+
+def test_input_neurons_are_spread_so_sending_does_not_set_the_step():
+    cfg = load_model(TINY)
+    schedule = load_schedule(LOIHI2, parse_overrides(
+        ["schedule.core.synapse_memory_bits.value=160000",
+         "schedule.events.message_out.ns=200"]))
+    out = simulate(build_graph(cfg), cfg, schedule)
+    step = simulate_step(out.traffic, out.mapping, schedule)
+    budget = 160000 / 8 * schedule.events.synaptic_op.ns * 1e-9
+    assert out.mapping.cores > 8
+    assert step.send_s.max() <= 1.2 * budget      # packed by neurons alone: 2.9x
