@@ -34,6 +34,7 @@ setup(
     extras_require={
         "test": [
             "pytest",
+            "pytest-xdist",  # the suite on every core: RTL simulations are one per process
             "hypothesis",
             "ruff",
         ],

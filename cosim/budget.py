@@ -46,14 +46,14 @@ def check_work(cfg: ModelConfig, schedule: ScheduleConfig | None = None,
     """Refuse a model (and schedule) whose graph or simulation exceeds MAX_SIM_WORK."""
     nodes = graph_nodes(cfg)
     work = nodes
-    if schedule is not None:
+    if isinstance(schedule, ScheduleConfig):    # a neuromorphic run is bounded by its mapping
         cus = schedule.compute_units
         batch = schedule.prefill.batch or schedule.total_lanes
         streams = min(schedule.total_lanes, cus) + min(batch, cus)
         work = (EVENTS_PER_NODE * nodes * (streams + tokens)
                 + 2 * cus + schedule.memory.channels * streams)
     if work > MAX_SIM_WORK:
-        where = "" if schedule is None else (
+        where = "" if not isinstance(schedule, ScheduleConfig) else (
             f" on {schedule.compute_units:,} compute unit(s), "
             f"{schedule.memory.channels:,} DRAM channel(s), {schedule.total_lanes:,} lane(s)"
             + (f" and {tokens:,} carried token(s)" if tokens else ""))

@@ -35,7 +35,6 @@ class StepResult:
     cycles: float
     lanes: int
     busy: dict[str, float]                  # unit -> busy cycles summed over compute units
-    channel_busy: float                     # channel-cycles spent streaming
     layer_cycles: dict[int, float]          # layer -> cycles (first compute unit)
     events: int
     trace: list[tuple[str, str, str, float, float]] = field(default_factory=list)
@@ -46,6 +45,8 @@ class StepResult:
     finish: dict[int, float] = field(default_factory=dict)     # cu -> cycles of its step
     cu_lanes: dict[int, int] = field(default_factory=dict)     # cu -> lanes
     cu_bytes: dict[int, float] = field(default_factory=dict)   # cu -> DRAM bytes of its step
+    active_channels: int = 0                # channels of the compute units with lanes
+    dram_stall: float = 0.0                 # cycles units waited on DRAM, summed over CUs
 
     @property
     def tokens_per_cycle(self) -> float:
@@ -55,7 +56,7 @@ class StepResult:
     @property
     def bytes_per_cycle(self) -> float:
         """DRAM bytes moved per cycle, each compute unit at the pace of its own steps."""
-        return sum(self.cu_bytes[k] / c for k, c in self.finish.items() if c)
+        return sum(self.cu_bytes.get(k, 0.0) / c for k, c in self.finish.items() if c)
 
 
 class Simulator:
@@ -86,16 +87,18 @@ class Simulator:
         active = [k for k, n in enumerate(groups) if n]
         self._events = 0
         self._busy: dict[str, float] = defaultdict(float)
-        self._chan = 0.0
         self._bytes = 0.0
+        self._stall = 0.0
         self._act_bytes = self._act_cycles = 0.0
         self._finish: dict[int, float] = {}
         self._cu_bytes: dict[int, float] = defaultdict(float)
         self._layers: dict[int, float] = defaultdict(float)
         self._trace: list = []
+        used = set()
         for k in active:
             mine = [channels[c] for c in range(mem.channels) if c % s.compute_units == k
                     or (mem.channels < s.compute_units and c == k % mem.channels)]
+            used.update(map(id, mine))
             rate = len(mine) * mem.bytes_per_cycle(s.clock_mhz)
             ctx = _Context(env, k, groups[k], mine[0], rate, scan,
                            carry if k == active[0] else None)
@@ -104,10 +107,11 @@ class Simulator:
             else:
                 env.process(self._sequential(ctx))
         env.run()
-        return StepResult(env.now, lanes, dict(self._busy), self._chan,
+        return StepResult(env.now, lanes, dict(self._busy),
                           dict(self._layers), self._events, self._trace, self._bytes,
                           len(active), self._act_bytes, self._act_cycles, self._finish,
-                          {k: groups[k] for k in active}, dict(self._cu_bytes))
+                          {k: groups[k] for k in active}, dict(self._cu_bytes), len(used),
+                          self._stall)
 
     # -- one operation ------------------------------------------------------
     def _duration(self, op: Op, ctx: "_Context") -> float:
@@ -136,8 +140,8 @@ class Simulator:
                 t0 = ctx.env.now
                 yield ctx.env.timeout(wait + max(stream, cycles))
                 self._events += 1
-            self._chan += stream
             self._bytes += op.weight_bytes
+            self._stall += ctx.env.now - start - cycles
             self._cu_bytes[ctx.k] += op.weight_bytes
             self._record(ctx, "dram", op.name, t0, stream + wait)
         else:
@@ -162,12 +166,13 @@ class Simulator:
         port = op.transfers * math.ceil(op.vector / s.units.rowwise.elements_per_cycle)
         stream = nbytes / ctx.rate
         busy = max(port, stream) + op.transfers * s.memory.latency_cycles(s.clock_mhz)
+        start = ctx.env.now
         with ctx.channel.request() as req:
             yield req
             t0 = ctx.env.now
             yield ctx.env.timeout(busy)
             self._events += 1
-        self._chan += stream
+        self._stall += ctx.env.now - start     # the datapath waits for its activations
         self._bytes += nbytes
         self._cu_bytes[ctx.k] += nbytes
         self._act_bytes += nbytes
