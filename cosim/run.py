@@ -151,6 +151,7 @@ def run(args: argparse.Namespace) -> dict:
     if args.generate < 0:
         raise CosimError(f"--generate must be a positive count of tokens, not {args.generate}")
     carried = max(len(tokens), DEFAULT_PROMPT if args.numerics != "off" else 0)
+    neuromorphic = getattr(schedule, "target", "fpga") == "neuromorphic"
     check_work(cfg, schedule, 2 * (carried + args.generate))   # float and fixed engines
     numerics = schedule.numerics
     graph = build_graph(cfg, numerics)
@@ -183,7 +184,7 @@ def run(args: argparse.Namespace) -> dict:
         weights = PreparedWeights(cfg, source)
         reference = FloatEngine(graph, cfg, weights)
         golden = FixedEngine(graph, cfg, weights, numerics)
-    if getattr(schedule, "target", "fpga") == "neuromorphic":
+    if neuromorphic:
         if args.trace or args.out:
             raise CosimError("--trace and --out are for FPGA schedules; a neuromorphic "
                              "schedule writes its report with --json")
