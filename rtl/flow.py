@@ -18,7 +18,7 @@ from myhdl import Signal, always, always_comb, block, concat, intbv
 @block
 def stream_ctrl(clk, rst, i_valid, i_ready, o_valid, o_ready, en, depth):
     """Valid bits of a ``depth``-stage pipeline that stalls as a whole when its
-    output is held: en = o_ready or not o_valid, and i_ready = en (``i_ready``
+    output is held: en = o_ready or not o_valid, and i_ready = en and not rst (``i_ready``
     may be None when nothing reads it)."""
     valid = Signal(intbv(0)[depth:])
 
@@ -33,7 +33,7 @@ def stream_ctrl(clk, rst, i_valid, i_ready, o_valid, o_ready, en, depth):
     else:
         @always_comb
         def ports():
-            i_ready.next = en
+            i_ready.next = en and not rst
             o_valid.next = valid[depth - 1]
 
     if depth == 1:

@@ -18,7 +18,6 @@ from rtl.rowwise import (
 )
 from rtl.spec import UnitSpec, fixed_of, numerics_of
 from rtl.stream import Field, Layout
-from rtl.units import register
 
 IN_FIELDS = ("g", "u")
 
@@ -49,7 +48,7 @@ def glu_golden(params: dict, stimulus: list[dict]) -> list[dict]:
     return [{"y": int(fx.mul(fx.silu(s["g"]), s["u"]))} for s in stimulus]
 
 
-SPEC = register(UnitSpec(
+SPEC = UnitSpec(
     name="glu",
     build=glu_build,
     in_layout=glu_in_layout,
@@ -57,7 +56,8 @@ SPEC = register(UnitSpec(
     golden=glu_golden,
     random_stimulus=partial(random_beats, names=IN_FIELDS),
     edge_stimulus=partial(edge_beats, names=IN_FIELDS),
+    param_names=("numerics",),
     default_params={},
     # the row-wise unit covers every sigmoid variant; here: the default and a narrow LUT
     test_params=({"numerics": {}}, {"numerics": NARROW_LUT}),
-))
+)

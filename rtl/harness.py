@@ -29,8 +29,10 @@ from myhdl import (
 
 from rtl.spec import UnitSpec
 
-#: cycles rst is held high before the first beat is offered
+#: cycles rst is held high; the first beat is offered (and must not be taken) during them
 RESET_CYCLES = 3
+#: cycles a bench keeps running after the expected output beats, to catch extra ones
+DRAIN_CYCLES = 100
 
 
 @dataclass
@@ -80,10 +82,12 @@ def _timeout(n_in: int, n_out: int) -> int:
 def simulate(spec: UnitSpec, params: dict, stimulus: list, *, backpressure: int | None = None,
              vcd_dir: str | os.PathLike | None = None, expected: int | None = None,
              max_cycles: int | None = None) -> SimResult:
-    """Simulate the MyHDL unit on ``stimulus`` until ``expected`` output beats arrived.
+    """Simulate the MyHDL unit on ``stimulus``; return every output beat.
 
-    ``expected`` defaults to the golden model's beat count. With a ``backpressure``
-    seed, input beats come with random idle gaps and o_ready drops at random.
+    The run goes on for DRAIN_CYCLES after ``expected`` output beats arrived (the
+    golden model's count by default), so extra beats show. While i_valid is low,
+    i_data carries random garbage. With a ``backpressure`` seed, input beats come
+    with random idle gaps and o_ready drops at random.
     MyHDL keeps global simulator state, so this runs one simulation and quits it.
     """
     in_layout, out_layout = spec.in_layout(params), spec.out_layout(params)
@@ -91,7 +95,7 @@ def simulate(spec: UnitSpec, params: dict, stimulus: list, *, backpressure: int 
     if expected is None:
         expected = len(spec.golden(params, stimulus))
     limit = max_cycles or _timeout(len(words), expected)
-    rng = random.Random(backpressure)
+    rng = random.Random(0 if backpressure is None else backpressure)
     result = SimResult(outputs=[], cycles=0)
     p = _ports(spec, params)
     unit_fn = spec.build(params)
@@ -111,16 +115,11 @@ def simulate(spec: UnitSpec, params: dict, stimulus: list, *, backpressure: int 
 
         @always(p["clk"].posedge)
         def drive():
+            # A handshake counts on every edge, reset included: a unit that takes
+            # a beat while in reset loses it, and the outputs show it.
             cycle = state["cycle"]
             state["cycle"] = cycle + 1
-            if cycle < 0:
-                p["rst"].next = cycle < -1
-                p["i_valid"].next = 0
-                p["o_ready"].next = 0
-                if cycle == -1:
-                    _offer(0)
-                return
-            if p["o_valid"] and p["o_ready"]:
+            if cycle >= 0 and p["o_valid"] and p["o_ready"]:
                 result.outputs.append(out_layout.unpack(int(p["o_data"])))
                 result.out_cycles.append(cycle)
             idx = state["idx"]
@@ -128,10 +127,13 @@ def simulate(spec: UnitSpec, params: dict, stimulus: list, *, backpressure: int 
                 result.in_cycles.append(cycle)
                 idx += 1
                 state["idx"] = idx
+            p["rst"].next = cycle < -1
             _offer(idx)
+            if cycle < 0:
+                return
             result.cycles = cycle + 1
             if len(result.outputs) >= expected and state["drain"] is None:
-                state["drain"] = cycle + 8
+                state["drain"] = cycle + DRAIN_CYCLES
             if state["drain"] is not None and cycle >= state["drain"]:
                 raise StopSimulation
             if cycle >= limit:
@@ -144,6 +146,7 @@ def simulate(spec: UnitSpec, params: dict, stimulus: list, *, backpressure: int 
                 p["i_data"].next = words[idx]
             else:
                 p["i_valid"].next = 0
+                p["i_data"].next = rng.getrandbits(in_layout.width)
             p["o_ready"].next = backpressure is None or rng.random() < 0.7
 
         return dut, clock, drive
@@ -179,15 +182,62 @@ def verilog(spec: UnitSpec, params: dict) -> str:
 
 
 _TIMESCALE = re.compile(r"^`timescale.*\n", re.M)
+_WIDTH = re.compile(r"%Warning-WIDTH: [^:]+:(\d+):\d+: Operator (\w+) expects (\d+)(?: or \d+)? "
+                    r"bits on the (?:LHS|RHS|Assign RHS), "
+                    r"but .* generates (\d+)(?: or \d+)? bits")
+#: operators whose operands Verilog sizes by context; a comparison is not among them,
+#: since mixing widths there is how a signed compare silently turns unsigned
+_ARITHMETIC = {"ADD", "SUB", "MUL", "MULS", "NEGATE", "SHIFTL", "SHIFTR", "SHIFTRS", "OR",
+               "AND", "XOR", "NOT", "COND", "CONCAT"}
+_REASONS = {
+    "narrows": "MyHDL sizes this expression by its context; the target's intbv range, "
+               "checked in every MyHDL simulation, holds the value, so only copies of the "
+               "sign bit are dropped",
+    "widens": "extended to the width of its context by the operand's own signedness, "
+              "which MyHDL declares ($signed or unsigned)",
+}
+
+
+def _kind(op: str, expects: int, generates: int) -> str | None:
+    """Why a WIDTH warning of MyHDL's output is benign, or None when it is not."""
+    if op.startswith("ASSIGN"):
+        return "narrows" if generates > expects else "widens"
+    if op in _ARITHMETIC and generates < expects:
+        return "widens"
+    return None
 
 
 def _waive(text: str) -> str:
-    """Add the lint waivers every MyHDL conversion needs, each saying why."""
-    text = _TIMESCALE.sub("", text)
-    return ("`timescale 1ns/10ps\n"
-            "// MyHDL relies on Verilog's context-determined widths for sign and zero\n"
-            "// extension of operands; bit-exactness is proven by simulation instead.\n"
-            "/* verilator lint_off WIDTH */\n" + text)
+    """Waive, line by line and each with its reason, the WIDTH warnings MyHDL's
+    context-sized expressions cause; leave every other warning for :func:`lint`.
+
+    The kinds waived are listed in _REASONS; a width mismatch in a comparison, where
+    Verilog's sizing can silently turn a signed compare unsigned, or any warning of
+    another kind stays visible.
+    """
+    text = "`timescale 1ns/10ps\n" + _TIMESCALE.sub("", text)
+    top = re.search(r"^module\s+(\w+)", text, re.M).group(1)
+    with tempfile.TemporaryDirectory() as tmp:
+        (Path(tmp) / f"{top}.v").write_text(text)
+        proc = subprocess.run(["verilator", "--lint-only", "-Wall", "-Wno-fatal",
+                               "--top-module", top, f"{top}.v"], cwd=tmp,
+                              capture_output=True, text=True)
+    kinds: dict[int, set] = {}
+    for line in (proc.stdout + proc.stderr).splitlines():
+        match = _WIDTH.match(line)
+        if match:
+            number, op, expects, generates = match.groups()
+            kinds.setdefault(int(number), set()).add(_kind(op, int(expects), int(generates)))
+        elif line.startswith("%Warning-WIDTH"):
+            kinds.setdefault(int(line.split(":")[2]), set()).add(None)
+    lines = text.split("\n")
+    for number in sorted(kinds, reverse=True):
+        if None in kinds[number]:
+            continue
+        why = "; ".join(_REASONS[k] for k in sorted(kinds[number]))
+        lines[number - 1:number] = [f"// width: {why}", "/* verilator lint_off WIDTH */",
+                                    lines[number - 1], "/* verilator lint_on WIDTH */"]
+    return "\n".join(lines)
 
 
 def lint(verilog_text: str, workdir: str | os.PathLike, top: str | None = None) -> None:
@@ -220,6 +270,7 @@ module bench;
   integer nxt;
   integer nout = 0;
   integer cycle = -{reset};
+  integer stop = {limit};
   integer f;
   reg [31:0] lfsr = 32'h{seed:08x};
   {top} dut(.clk(clk), .rst(rst), .i_valid(i_valid), .i_ready(i_ready), .i_data(i_data),
@@ -228,35 +279,34 @@ module bench;
   initial begin
     $readmemh("in.hex", mem);
     f = $fopen("out.txt", "w");
+    i_valid = ({nin} > 0);
+    i_data = mem[0];
 {dump}  end
+  // A handshake counts on every edge, reset included (a beat taken in reset is
+  // lost, and the outputs show it); i_data carries garbage while i_valid is low;
+  // the bench runs {drain} cycles past the expected outputs to catch extra beats.
   always @(posedge clk) begin
-    cycle = cycle + 1;
     lfsr <= {{lfsr[30:0], lfsr[31] ^ lfsr[21] ^ lfsr[1] ^ lfsr[0]}};
-    if (cycle <= 0) begin
-      rst <= (cycle < 0);
-      i_valid <= 0;
-      o_ready <= 0;
-      if (cycle == 0) begin
-        i_valid <= ({nin} > 0);
-        i_data <= mem[0];
-        o_ready <= 1;
-      end
-    end else begin
-      if (o_valid && o_ready) begin
-        $fwrite(f, "%h %0d\\n", o_data, cycle - 1);
-        nout = nout + 1;
-      end
-      nxt = idx;
-      if (i_valid && i_ready) nxt = idx + 1;
-      idx = nxt;
-      i_valid <= (nxt < {nin}) && !({bp} && lfsr[4:2] == 3'b000);
-      i_data <= mem[(nxt < {nin}) ? nxt : 0];
-      o_ready <= !({bp} && lfsr[7:5] < 3'd2);
-      if (nout >= {nexp} || cycle > {limit}) begin
-        $fclose(f);
-        $finish;
-      end
+    if (cycle >= 0 && o_valid && o_ready) begin
+      $fwrite(f, "%h %0d\\n", o_data, cycle);
+      nout = nout + 1;
     end
+    nxt = idx;
+    if (i_valid && i_ready) nxt = idx + 1;
+    idx = nxt;
+    rst <= (cycle < -1);
+    i_valid <= (nxt < {nin}) && !({bp} && lfsr[4:2] == 3'b000);
+    if ((nxt < {nin}) && !({bp} && lfsr[4:2] == 3'b000))
+      i_data <= mem[nxt];
+    else
+      i_data <= {{{words}{{lfsr ^ cycle}}}};
+    o_ready <= (cycle >= -1) && !({bp} && lfsr[7:5] < 3'd2);
+    if (nout >= {nexp} && stop > cycle + {drain}) stop = cycle + {drain};
+    if (cycle >= stop) begin
+      $fclose(f);
+      $finish;
+    end
+    cycle = cycle + 1;
   end
 endmodule
 """
@@ -264,12 +314,14 @@ endmodule
 
 def run_icarus(spec: UnitSpec, params: dict, stimulus: list, workdir: str | os.PathLike,
                backpressure: int | None = None, expected: int | None = None,
-               vcd: bool | None = None) -> list:
+               vcd: bool | None = None, text: str | None = None) -> list:
     """Simulate the emitted Verilog in Icarus on ``stimulus``; return the output beats.
 
     A plain Verilog bench reads packed beats with $readmemh, offers them (with
-    idle gaps and LFSR o_ready back-pressure when ``backpressure`` is a seed) and
-    writes every output beat to a file this function unpacks.
+    idle gaps and LFSR o_ready back-pressure when ``backpressure`` is a seed),
+    drives garbage while idle, and writes every output beat, extra ones included,
+    to a file this function unpacks. ``text`` replaces the unit's Verilog (the
+    mutant tests use it to show the bench catches a fault).
     """
     workdir = Path(workdir)
     workdir.mkdir(parents=True, exist_ok=True)
@@ -279,7 +331,7 @@ def run_icarus(spec: UnitSpec, params: dict, stimulus: list, workdir: str | os.P
     words = [in_layout.pack(b) for b in stimulus] or [0]
     digits = max(1, (in_layout.width + 3) // 4)
     (workdir / "in.hex").write_text("".join(f"{w:0{digits}x}\n" for w in words))
-    (workdir / f"{spec.name}.v").write_text(verilog(spec, params))
+    (workdir / f"{spec.name}.v").write_text(verilog(spec, params) if text is None else text)
     vcd_dir = os.environ.get("COSIM_VCD") if vcd is None else (str(workdir) if vcd else None)
     dump = (f'    $dumpfile("{Path(vcd_dir).resolve() / (spec.name + "_icarus.vcd")}");\n'
             "    $dumpvars(0, bench);\n") if vcd_dir else ""
@@ -289,8 +341,8 @@ def run_icarus(spec: UnitSpec, params: dict, stimulus: list, workdir: str | os.P
     (workdir / "bench.v").write_text(_BENCH.format(
         iw=in_layout.width, ow=out_layout.width, nmem=len(words), nin=len(stimulus),
         reset=RESET_CYCLES, seed=seed, top=spec.name, dump=dump,
-        bp=int(backpressure is not None), nexp=expected,
-        limit=_timeout(len(stimulus), expected)))
+        bp=int(backpressure is not None), nexp=expected, drain=DRAIN_CYCLES,
+        words=-(-in_layout.width // 32), limit=_timeout(len(stimulus), expected)))
     proc = subprocess.run(["iverilog", "-g2005", "-o", "sim.vvp", "bench.v",
                            f"{spec.name}.v"], cwd=workdir, capture_output=True, text=True)
     if proc.returncode:

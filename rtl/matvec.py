@@ -8,7 +8,10 @@ no lane needs a negating carry chain. The TP-lane adder tree has log2(TP) levels
 with ``stages`` of them registered (evenly spread); a combine stage adds the
 popcount, an exact accumulator sums the row's beats, and the row's sum is
 saturated to ``accumulator_bits`` only when emitted, which equals the golden
-model's saturation of the exact sum. Every register advances together when the
+model's saturation of the exact sum. The accumulator is sized for rows of
+``cols`` elements: a row of more beats than that is flagged, not wrapped (the
+output's ``overflow`` bit is set and its sum is 0), since no fixed width holds
+the exact sum of a row of any length. Every register advances together when the
 output register can take a value, so the unit accepts one beat per cycle. A
 row's sum leaves (beats per row - 1) + stages + 4 cycles after its first beat.
 """
@@ -18,11 +21,10 @@ from __future__ import annotations
 from functools import partial
 
 import numpy as np
-from myhdl import Signal, always, always_comb, block, intbv
+from myhdl import Signal, always, always_comb, block, concat, intbv
 
 from rtl.spec import UnitSpec, fixed_of, numerics_of
 from rtl.stream import Field, Layout
-from rtl.units import register
 
 #: weight code -> ternary value
 CODES = {0b00: 0, 0b01: 1, 0b11: -1, 0b10: 0}
@@ -68,8 +70,10 @@ def in_layout(params: dict) -> Layout:
 
 
 def out_layout(params: dict) -> Layout:
-    """One saturated row sum."""
-    return Layout(Field("acc", numerics_of(params).accumulator_bits, signed=True))
+    """One saturated row sum; ``overflow`` (then acc = 0) when the row had more beats
+    than ``cols`` needs."""
+    return Layout(Field("acc", numerics_of(params).accumulator_bits, signed=True),
+                  Field("overflow", 1))
 
 
 def _rows(beats: list):
@@ -83,12 +87,17 @@ def _rows(beats: list):
 
 
 def golden(params: dict, beats: list) -> list:
-    """FixedPoint.matvec of each row the beats carry."""
+    """FixedPoint.matvec of each row the beats carry; a row of more beats than
+    ``cols`` needs is flagged (overflow = 1, acc = 0)."""
+    tp, cols, _ = _check(params)
     fx = fixed_of(params)
     out = []
     for acts, ws in _rows(beats):
+        if len(acts) > -(-cols // tp) * tp:
+            out.append({"acc": 0, "overflow": 1})
+            continue
         acc = fx.matvec(np.array(acts, np.int64), np.array([ws], np.float32))
-        out.append({"acc": int(acc[0])})
+        out.append({"acc": int(acc[0]), "overflow": 0})
     return out
 
 
@@ -136,19 +145,66 @@ def edge_stimulus(params: dict) -> list:
 
 
 @block
-def matvec(clk, rst, i_valid, i_ready, i_data, o_valid, o_ready, o_data, *, tp, cols,
-           stages, abits, accbits):
-    """The pipelined ternary mat-vec (see the module docstring)."""
+def saturate_or_flag(clk, rst, en, vin, res, too_long, o_valid, out, flag, *, accbits):
+    """The output register: ``res`` saturated to ``accbits`` bits, or 0 with ``flag``
+    set when the row was longer than the unit was built for.
+
+    Saturation looks at the bits above the result's sign bit rather than comparing
+    with the largest value: MyHDL emits a comparison with a constant of 32 bits or
+    more unsigned, which made every row of a 32-bit accumulator the most negative
+    value in Verilog. When ``res`` already fits, there is nothing to saturate.
+    """
+    width = len(res)
+    hi, lo = (1 << (accbits - 1)) - 1, -(1 << (accbits - 1))
+    ones = (1 << max(width - accbits + 1, 0)) - 1
+
+    if width <= accbits:
+        @always(clk.posedge)
+        def emit():
+            if rst:
+                o_valid.next = 0
+            elif en:
+                o_valid.next = vin
+                flag.next = too_long
+                if too_long:
+                    out.next = 0
+                else:
+                    out.next = res
+    else:
+        @always(clk.posedge)
+        def emit():
+            if rst:
+                o_valid.next = 0
+            elif en:
+                o_valid.next = vin
+                flag.next = too_long
+                if too_long:
+                    out.next = 0
+                elif res[width - 1] == 0 and res[width:accbits - 1] != 0:
+                    out.next = hi
+                elif res[width - 1] == 1 and res[width:accbits - 1] != ones:
+                    out.next = lo
+                else:
+                    out.next = res[accbits:].signed()
+
+    return emit
+
+
+@block
+def ternary_tree(clk, rst, adv, i_valid, i_data, vroot, lroot, root, proot, *, tp, stages,
+                 abits):
+    """The lane muxes and the log2(tp) levels of the adder and popcount trees.
+
+    One beat of i_data (the in_layout's act, w and last fields) enters whenever
+    ``adv`` is high; root + proot is its sum of a_i * w_i, with its valid and last
+    bits in vroot and lroot, stages + 1 advancing cycles later. tests/test_rtl_subblocks.py
+    checks it on its own vectors.
+    """
     nlev = _levels(tp)
     regs = registered_levels(tp, stages)
     amax = 1 << (abits - 1)
-    beats = -(-cols // tp)
-    row_bound = beats * tp * amax
-    acc_hi = (1 << (accbits - 1)) - 1
     wbase = tp * abits
     lastbit = wbase + 2 * tp
-
-    adv = Signal(bool(0))
     # stage 0: the lane muxes, registered
     terms = [Signal(intbv(0, min=-amax, max=amax)) for _ in range(tp)]
     negs = [Signal(intbv(0)[1:]) for _ in range(tp)]
@@ -161,20 +217,6 @@ def matvec(clk, rst, i_valid, i_ready, i_data, o_valid, o_ready, o_data, *, tp, 
             for j in range(1, nlev + 1)]
     valids = [[Signal(bool(0))] for _ in range(nlev)]
     lasts = [[Signal(bool(0))] for _ in range(nlev)]
-    beat = Signal(intbv(0, min=-tp * amax, max=tp * amax + 1))
-    vb, lb = Signal(bool(0)), Signal(bool(0))
-    acc = Signal(intbv(0, min=-row_bound, max=row_bound + 1))
-    res = Signal(intbv(0, min=-row_bound, max=row_bound + 1))
-    vr = Signal(bool(0))
-    out = Signal(intbv(0, min=-acc_hi - 1, max=acc_hi + 1))
-
-    @always_comb
-    def handshake():
-        adv.next = o_ready or not o_valid
-
-    @always_comb
-    def ready():
-        i_ready.next = adv
 
     @block
     def lane(i):
@@ -236,7 +278,7 @@ def matvec(clk, rst, i_valid, i_ready, i_data, o_valid, o_ready, o_data, *, tp, 
                 lout[0].next = lin[0]
         return pipe
 
-    insts = [handshake, ready, stage0()]
+    insts = [stage0()]
     insts += [lane(i) for i in range(tp)]
     src, psrc, vin, lin = terms, negs, v0, l0
     for j in range(nlev):
@@ -244,7 +286,52 @@ def matvec(clk, rst, i_valid, i_ready, i_data, o_valid, o_ready, o_data, *, tp, 
         insts += [node(src, psrc, sums[j], pops[j], k, reg) for k in range(tp >> (j + 1))]
         insts.append(flag(vin, lin, valids[j], lasts[j], reg))
         src, psrc, vin, lin = sums[j], pops[j], valids[j], lasts[j]
-    root, proot, vroot, lroot = sums[-1][0], pops[-1][0], valids[-1][0], lasts[-1][0]
+
+    top_sum, top_pop, top_valid, top_last = src[0], psrc[0], vin[0], lin[0]
+
+    @always_comb
+    def outputs():
+        root.next = top_sum
+        proot.next = top_pop
+        vroot.next = top_valid
+        lroot.next = top_last
+
+    return insts, outputs
+
+
+@block
+def matvec(clk, rst, i_valid, i_ready, i_data, o_valid, o_ready, o_data, *, tp, cols,
+           stages, abits, accbits):
+    """The pipelined ternary mat-vec (see the module docstring)."""
+    nlev = _levels(tp)
+    amax = 1 << (abits - 1)
+    beats = -(-cols // tp)
+    row_bound = beats * tp * amax
+    acc_hi = (1 << (accbits - 1)) - 1
+
+    adv = Signal(bool(0))
+    root = Signal(intbv(0, min=-amax << nlev, max=amax << nlev))
+    proot = Signal(intbv(0, min=0, max=(1 << nlev) + 1))
+    vroot, lroot = Signal(bool(0)), Signal(bool(0))
+    tree = ternary_tree(clk, rst, adv, i_valid, i_data, vroot, lroot, root, proot, tp=tp,
+                        stages=stages, abits=abits)
+    beat = Signal(intbv(0, min=-tp * amax, max=tp * amax + 1))
+    vb, lb = Signal(bool(0)), Signal(bool(0))
+    acc = Signal(intbv(0, min=-row_bound, max=row_bound + 1))
+    res = Signal(intbv(0, min=-row_bound, max=row_bound + 1))
+    vr = Signal(bool(0))
+    # beats of the current row so far (saturating at one past the last legal one)
+    count = Signal(intbv(0, min=0, max=beats + 1))
+    long, too_long, overflow = Signal(bool(0)), Signal(bool(0)), Signal(bool(0))
+    out = Signal(intbv(0, min=-acc_hi - 1, max=acc_hi + 1))
+
+    @always_comb
+    def handshake():
+        adv.next = o_ready or not o_valid
+
+    @always_comb
+    def ready():
+        i_ready.next = adv and not rst
 
     @always(clk.posedge)
     def combine():
@@ -260,33 +347,33 @@ def matvec(clk, rst, i_valid, i_ready, i_data, o_valid, o_ready, o_data, *, tp, 
         if rst:
             vr.next = 0
             acc.next = 0
+            count.next = 0
+            long.next = 0
         elif adv:
             vr.next = vb and lb
             if vb:
+                # past the last beat cols allows, the sum is not kept (it would wrap)
                 if lb:
-                    res.next = acc + beat
+                    too_long.next = long or count == beats
+                    if not long and count < beats:
+                        res.next = acc + beat
                     acc.next = 0
+                    count.next = 0
+                    long.next = 0
+                elif count == beats:
+                    long.next = 1
                 else:
                     acc.next = acc + beat
+                    count.next = count + 1
 
-    @always(clk.posedge)
-    def emit():
-        if rst:
-            o_valid.next = 0
-        elif adv:
-            o_valid.next = vr
-            if res > acc_hi:
-                out.next = acc_hi
-            elif res < -acc_hi - 1:
-                out.next = -acc_hi - 1
-            else:
-                out.next = res
+    emit = saturate_or_flag(clk, rst, adv, vr, res, too_long, o_valid, out, overflow,
+                            accbits=accbits)
 
     @always_comb
     def drive():
-        o_data.next = out[accbits:]
+        o_data.next = concat(overflow, out[accbits:])
 
-    return insts, combine, accumulate, emit, drive
+    return handshake, ready, tree, combine, accumulate, emit, drive
 
 
 def build(params: dict):
@@ -297,9 +384,10 @@ def build(params: dict):
                    accbits=num.accumulator_bits)
 
 
-SPEC = register(UnitSpec(
+SPEC = UnitSpec(
     name="matvec", build=build, in_layout=in_layout, out_layout=out_layout, golden=golden,
     random_stimulus=random_stimulus, edge_stimulus=edge_stimulus,
+    param_names=("tp", "cols", "stages", "numerics"),
     default_params={"tp": 16, "cols": 256},
     test_params=(
         {"tp": 4, "cols": 10},
@@ -308,4 +396,4 @@ SPEC = register(UnitSpec(
         {"tp": 8, "cols": 37, "numerics": {"accumulator_bits": 10}},
         {"tp": 2, "cols": 3, "numerics": {"activation_bits": 4, "accumulator_bits": 8}},
     ),
-))
+)

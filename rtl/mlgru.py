@@ -32,7 +32,6 @@ from rtl.rowwise import (
 )
 from rtl.spec import UnitSpec, fixed_of, numerics_of
 from rtl.stream import Field, Layout
-from rtl.units import register
 
 OUT_FIELDS = ("h", "out")
 PAPER_FIELDS = ("f_pre", "c_pre", "g_pre", "h_prev")
@@ -115,7 +114,7 @@ def _released_edges(params: dict) -> list[dict]:
     return edge_beats(params, released_fields(params))
 
 
-RELEASED = register(UnitSpec(
+RELEASED = UnitSpec(
     name="mlgru_released",
     build=released_build,
     in_layout=lambda params: _layout(params, released_fields(params)),
@@ -123,13 +122,14 @@ RELEASED = register(UnitSpec(
     golden=released_golden,
     random_stimulus=_released_random,
     edge_stimulus=_released_edges,
+    param_names=("bounded", "numerics"),
     default_params={"bounded": True},
     # the row-wise unit covers every sigmoid variant; here: default, narrow LUT, unbounded
     test_params=({"numerics": {}, "bounded": True}, {"numerics": NARROW_LUT, "bounded": True},
                  {"numerics": {"sigmoid": {"segments": 1}}, "bounded": False}),
-))
+)
 
-PAPER = register(UnitSpec(
+PAPER = UnitSpec(
     name="mlgru_paper",
     build=paper_build,
     in_layout=lambda params: _layout(params, PAPER_FIELDS),
@@ -137,6 +137,7 @@ PAPER = register(UnitSpec(
     golden=paper_golden,
     random_stimulus=partial(random_beats, names=PAPER_FIELDS),
     edge_stimulus=partial(edge_beats, names=PAPER_FIELDS),
+    param_names=("numerics",),
     default_params={},
     test_params=({"numerics": {}}, {"numerics": NARROW_LUT}),
-))
+)

@@ -1,8 +1,8 @@
 """Per-token absmax activation quantiser, bit-exact with FixedPoint.quantize.
 
 It takes n row-wise values (one per beat) into a buffer while tracking max|y|,
-then forms recip = (qmax << K) // m, m = max(absmax, 1), K = recip_frac, with a
-restoring divider that yields one quotient bit per cycle (bitlen(qmax << K)
+then forms recip = (qmax << K) // m, m = max(absmax, 1), K = recip_frac, with the
+restoring divider of :mod:`rtl.divider`, one quotient bit per cycle (bitlen(qmax << K)
 cycles: 39 with the default numerics), then reads the buffer back and emits
 q = clamp(round_shift(y * recip, K), qmin, qmax) with m in every output beat.
 The phases run one after another, so an operation takes about 2n + 39 + 6
@@ -17,10 +17,10 @@ from functools import partial
 import numpy as np
 from myhdl import Signal, always, always_comb, block, enum, intbv
 
+from rtl.divider import quotient_bits, reciprocal
 from rtl.flow import readback
 from rtl.spec import UnitSpec, fixed_of, numerics_of
 from rtl.stream import Field, Layout
-from rtl.units import register
 
 #: low bits of recip in the first partial product of y * recip
 SPLIT = 17
@@ -82,7 +82,7 @@ def quantize(clk, rst, i_valid, i_ready, i_data, o_valid, o_ready, o_data, *, n,
     qmax = (1 << (abits - 1)) - 1
     qmin = -qmax - 1
     k = bits + abits
-    nb = (qmax << k).bit_length()
+    nb = quotient_bits(qmax, k)
     ymax = 1 << (bits - 1)
     prod_bound = ymax << nb
 
@@ -92,11 +92,10 @@ def quantize(clk, rst, i_valid, i_ready, i_data, o_valid, o_ready, o_data, *, n,
     y = Signal(intbv(0, min=-ymax, max=ymax))
     yabs = Signal(intbv(0, min=0, max=ymax + 1))
     amax = Signal(intbv(0, min=0, max=ymax + 1))
-    cnt = Signal(intbv(0, min=0, max=n + 1))
-    rem = Signal(intbv(0, min=0, max=ymax + 1))
-    r2 = Signal(intbv(0, min=0, max=4 * ymax + 2))
-    step = Signal(intbv(0, min=0, max=nb + 1))
+    cnt = Signal(intbv(0, min=0, max=n))
     recip = Signal(intbv(0, min=0, max=1 << nb))
+    go, divided = Signal(bool(0)), Signal(bool(0))
+    divider = reciprocal(clk, rst, go, amax, divided, recip, qmax=qmax, k=k)
     # read-back: read, two partial products, their sum, rounding, clamp (5 registers)
     run = Signal(bool(0))
     ridx = Signal(intbv(0, min=0, max=n))
@@ -118,8 +117,9 @@ def quantize(clk, rst, i_valid, i_ready, i_data, o_valid, o_ready, o_data, *, n,
     @always_comb
     def comb():
         y.next = i_data[bits:].signed()
-        i_ready.next = state == phase.LOAD
+        i_ready.next = state == phase.LOAD and not rst
         run.next = state == phase.EMIT
+        go.next = state == phase.DIV
 
     @always_comb
     def absval():
@@ -127,13 +127,6 @@ def quantize(clk, rst, i_valid, i_ready, i_data, o_valid, o_ready, o_data, *, n,
             yabs.next = -y
         else:
             yabs.next = y
-
-    @always_comb
-    def divstep():
-        if step > k:
-            r2.next = (rem << 1) | 1
-        else:
-            r2.next = rem << 1
 
     @always_comb
     def split():
@@ -167,24 +160,13 @@ def quantize(clk, rst, i_valid, i_ready, i_data, o_valid, o_ready, o_data, *, n,
                     if cnt == n - 1:
                         cnt.next = 0
                         state.next = phase.DIV
-                        rem.next = 0
-                        step.next = nb
-                        recip.next = 0
                         if yabs == 0 and amax == 0:
                             amax.next = 1
                     else:
                         cnt.next = cnt + 1
             elif state == phase.DIV:
-                if step == 0:
+                if divided:
                     state.next = phase.EMIT
-                elif r2 >= amax:
-                    rem.next = r2 - amax
-                    recip.next = (recip << 1) | 1
-                    step.next = step - 1
-                else:
-                    rem.next = r2
-                    recip.next = recip << 1
-                    step.next = step - 1
             elif done:
                 state.next = phase.LOAD
                 amax.next = 0
@@ -204,7 +186,7 @@ def quantize(clk, rst, i_valid, i_ready, i_data, o_valid, o_ready, o_data, *, n,
             else:
                 qout.next = shifted_r
 
-    return reader, comb, absval, divstep, split, rounding, pack, write, control, datapath
+    return reader, divider, comb, absval, split, rounding, pack, write, control, datapath
 
 
 def build(params: dict):
@@ -213,13 +195,14 @@ def build(params: dict):
     return partial(quantize, n=_n(params), bits=num.rowwise.bits, abits=num.activation_bits)
 
 
-SPEC = register(UnitSpec(
+SPEC = UnitSpec(
     name="quantize", build=build, in_layout=in_layout, out_layout=out_layout, golden=golden,
     random_stimulus=random_stimulus, edge_stimulus=edge_stimulus,
+    param_names=("n", "numerics"),
     default_params={"n": 64},
     test_params=(
         {"n": 4},
         {"n": 7, "numerics": {"activation_bits": 4}},
         {"n": 5, "numerics": {"rowwise": {"bits": 12, "frac": 6}, "activation_bits": 6}},
     ),
-))
+)

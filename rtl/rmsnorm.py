@@ -1,10 +1,9 @@
 """RMSNorm, bit-exact with FixedPoint.rmsnorm: sum of squares, exact mean, rsqrt, scaling.
 
 n beats of (x, w) are stored while sum(x^2) accumulates; then a short sequence
-of states forms v = max(round_shift(ss * round(2**k / n), k) + eps, 1), finds
-its leading one, normalises it by an even shift, reads the rsqrt seed table of
-cosim.numerics.nonlinear and runs the Newton steps one multiply per cycle, and
-finally emits n beats of sat(round_shift(sat(round_shift(x * r, rf)) * w, frac)).
+of states forms v = max(round_shift(ss * round(2**k / n), k) + eps, 1), the
+sub-block :mod:`rtl.rsqrt` forms r = rsqrt(v), and the unit emits n beats of
+sat(round_shift(sat(round_shift(x * r, rf)) * w, frac)).
 Every product goes into a full-width signal first, so no Verilog context width
 truncates it, and every multiply, wide add and shift has a register stage of its
 own (x*x of the sum of squares, ss * round(2**k/n), the exponent, the shift,
@@ -18,11 +17,10 @@ from functools import partial
 import numpy as np
 from myhdl import Signal, always, always_comb, block, enum, intbv
 
-from cosim.numerics.nonlinear import rsqrt_seeds
 from rtl.flow import readback
+from rtl.rsqrt import result_bound, rsqrt
 from rtl.spec import UnitSpec, fixed_of, numerics_of
 from rtl.stream import Field, Layout
-from rtl.units import register
 
 
 def _check(params: dict) -> tuple[int, float]:
@@ -93,17 +91,9 @@ def rmsnorm(clk, rst, i_valid, i_ready, i_data, o_valid, o_ready, o_data, *, n, 
     eps_int = int(np.floor(eps * 4.0 ** frac + 0.5))
     ss_max = n * xmax * xmax
     v_max = max(((ss_max * recip_n + (1 << (k - 1))) >> k) + eps_int, 1)
-    vbits = v_max.bit_length()
-    m = rf + (rf & 1)
-    seeds = tuple(rsqrt_seeds(lut_bits, rf))
-    ymax = 1 << (rf + 2)
-    r_max = 1 << (frac + rf + 1)
-    e_lo, e_hi = -(m // 2) - 1, max(vbits - m, 0) // 2 + 1
-    sh_off = m // 2 - frac
-    e_top = (vbits - 1 - m) >> 1
+    r_max = result_bound(frac, rf)
 
-    phase = enum("LOAD", "DRAIN", "SCALE", "MEAN", "EXPONENT", "NORM", "SEED", "SQUARE",
-                 "TERM", "STEP", "FINAL", "EMIT")
+    phase = enum("LOAD", "DRAIN", "SCALE", "MEAN", "RSQRT", "EMIT")
     state = Signal(phase.LOAD)
     xs = [Signal(intbv(0, min=lo, max=hi + 1)) for _ in range(n)]
     ws = [Signal(intbv(0, min=lo, max=hi + 1)) for _ in range(n)]
@@ -120,21 +110,10 @@ def rmsnorm(clk, rst, i_valid, i_ready, i_data, o_valid, o_ready, o_data, *, n, 
     msp_r = Signal(intbv(0, min=0, max=ss_max * recip_n + 1))
     mean = Signal(intbv(0, min=0, max=v_max + 1))
     v = Signal(intbv(0, min=0, max=v_max + 1))
-    e_c = Signal(intbv(0, min=e_lo, max=e_hi))
-    u_c = Signal(intbv(0, min=0, max=1 << (m + 2)))
-    e = Signal(intbv(0, min=e_lo, max=e_hi))
-    u = Signal(intbv(0, min=0, max=1 << (m + 2)))
-    index = Signal(intbv(0, min=0, max=1 << lut_bits))
-    seed = Signal(intbv(0, min=0, max=max(seeds) + 1))
-    y = Signal(intbv(0, min=-ymax, max=ymax))
-    yy = Signal(intbv(0, min=0, max=ymax * ymax + 1))
-    y2 = Signal(intbv(0, min=0, max=(ymax * ymax >> rf) + 1))
-    uy = Signal(intbv(0, min=0, max=(1 << (m + 2)) * ((ymax * ymax >> rf) + 1)))
-    t = Signal(intbv(0, min=-(uy.max >> m) - 1, max=(3 << rf) + 1))
-    yt = Signal(intbv(0, min=-ymax * t.max, max=ymax * max(t.max, -t.min) + 1))
-    steps = Signal(intbv(0, min=0, max=newton + 1))
-    sh = Signal(intbv(0, min=e_lo + sh_off - 1, max=e_hi + sh_off + 1))
+    go, ready = Signal(bool(0)), Signal(bool(0))
     r = Signal(intbv(0, min=0, max=r_max))
+    root = rsqrt(clk, rst, go, v, ready, r, frac=frac, rf=rf, lut_bits=lut_bits,
+                 newton=newton)
     # emit pipeline: read, x*r, round, clamp, z*w, round, clamp (7 registers)
     run = Signal(bool(0))
     ridx = Signal(intbv(0, min=0, max=n))
@@ -156,8 +135,9 @@ def rmsnorm(clk, rst, i_valid, i_ready, i_data, o_valid, o_ready, o_data, *, n, 
     def inputs():
         x_in.next = i_data[bits:].signed()
         w_in.next = i_data[2 * bits:bits].signed()
-        i_ready.next = state == phase.LOAD
+        i_ready.next = state == phase.LOAD and not rst
         run.next = state == phase.EMIT
+        go.next = state == phase.RSQRT
 
     @always_comb
     def square():
@@ -170,38 +150,6 @@ def rmsnorm(clk, rst, i_valid, i_ready, i_data, o_valid, o_ready, o_data, *, n, 
     @always_comb
     def rounding_mean():
         mean.next = (msp_r + (1 << (k - 1))) >> k
-
-    @always_comb
-    def leading_one():
-        b = 0
-        for i in range(vbits):
-            if v[i]:
-                b = i + 1
-        if b > m:
-            e_c.next = (b - 1 - m) >> 1
-        else:
-            e_c.next = -((m + 2 - b) >> 1)
-
-    @always_comb
-    def normalise():
-        if e >= 0:
-            u_c.next = v >> (2 * e)
-        else:
-            u_c.next = v << (-2 * e)
-
-    @always_comb
-    def lookup():
-        index.next = u >> (m + 2 - lut_bits)
-
-    @always_comb
-    def rom():
-        seed.next = seeds[index]
-
-    @always_comb
-    def newton_products():
-        yy.next = y * y
-        uy.next = u * y2
-        yt.next = y * t
 
     @always_comb
     def emit_rounding():
@@ -256,44 +204,10 @@ def rmsnorm(clk, rst, i_valid, i_ready, i_data, o_valid, o_ready, o_data, *, n, 
                     v.next = mean + eps_int
                 else:
                     v.next = 1
-                # the largest exponent keeps v >> 2e in range until the real one arrives
-                e.next = e_top
-                state.next = phase.EXPONENT
-            elif state == phase.EXPONENT:
-                e.next = e_c
-                state.next = phase.NORM
-            elif state == phase.NORM:
-                u.next = u_c
-                state.next = phase.SEED
-            elif state == phase.SEED:
-                y.next = seed
-                steps.next = newton
-                sh.next = e + sh_off
-                if newton > 0:
-                    state.next = phase.SQUARE
-                else:
-                    state.next = phase.FINAL
-            elif state == phase.SQUARE:
-                y2.next = yy >> rf
-                state.next = phase.TERM
-            elif state == phase.TERM:
-                t.next = (3 << rf) - (uy >> m)
-                state.next = phase.STEP
-            elif state == phase.STEP:
-                y.next = yt >> (rf + 1)
-                if steps == 1:
-                    state.next = phase.FINAL
-                else:
-                    steps.next = steps - 1
-                    state.next = phase.SQUARE
-            elif state == phase.FINAL:
-                if sh > 0:
-                    r.next = (y + (1 << (sh - 1))) >> sh
-                elif sh == 0:
-                    r.next = y
-                else:
-                    r.next = y << (-sh)
-                state.next = phase.EMIT
+                state.next = phase.RSQRT
+            elif state == phase.RSQRT:
+                if ready:
+                    state.next = phase.EMIT
             elif done:
                 state.next = phase.LOAD
                 ss.next = 0
@@ -323,8 +237,8 @@ def rmsnorm(clk, rst, i_valid, i_ready, i_data, o_valid, o_ready, o_data, *, n, 
             else:
                 out.next = zw_r
 
-    return (reader, inputs, square, scale, rounding_mean, leading_one, normalise, lookup, rom,
-            newton_products, emit_rounding, drive, store, squares, control, datapath)
+    return (reader, root, inputs, square, scale, rounding_mean, emit_rounding, drive, store,
+            squares, control, datapath)
 
 
 def build(params: dict):
@@ -336,9 +250,10 @@ def build(params: dict):
                    newton=num.rsqrt.newton_steps)
 
 
-SPEC = register(UnitSpec(
+SPEC = UnitSpec(
     name="rmsnorm", build=build, in_layout=in_layout, out_layout=out_layout, golden=golden,
     random_stimulus=random_stimulus, edge_stimulus=edge_stimulus,
+    param_names=("n", "eps", "numerics"),
     default_params={"n": 64, "eps": 1e-6},
     test_params=(
         {"n": 4},
@@ -346,4 +261,4 @@ SPEC = register(UnitSpec(
         {"n": 5, "numerics": {"rsqrt": {"newton_steps": 0, "frac": 11},
                               "rowwise": {"bits": 16, "frac": 8}}},
     ),
-))
+)

@@ -458,11 +458,7 @@ def random_beats(params: dict, rng, operations: int, names: tuple[str, ...]) -> 
     return [{name: int(col[i]) for name, col in zip(names, cols)} for i in range(operations)]
 
 
-# Imported here, not at the top: rtl.units imports rtl.glu and rtl.mlgru, which
-# import this module's pieces, so they must all be defined before the registry loads.
-from rtl.units import register  # noqa: E402
-
-SPEC = register(UnitSpec(
+SPEC = UnitSpec(
     name="rowwise",
     build=rowwise_build,
     in_layout=rowwise_in_layout,
@@ -470,6 +466,7 @@ SPEC = register(UnitSpec(
     golden=rowwise_golden,
     random_stimulus=rowwise_random,
     edge_stimulus=rowwise_edges,
+    param_names=("numerics",),
     default_params={},
     test_params=tuple({"numerics": n} for n in TEST_NUMERICS),
-))
+)

@@ -30,7 +30,7 @@ class UnitSpec:
     function with those parameters bound, taking the eight contract ports.
     ``random_stimulus(params, rng, operations)`` takes a ``numpy.random.Generator``.
     ``golden`` maps input beats to output beats; trailing beats of an incomplete
-    operation produce nothing.
+    operation produce nothing. ``param_names`` are the keys ``params`` may hold.
     """
 
     name: str
@@ -40,6 +40,7 @@ class UnitSpec:
     golden: Callable[[dict, list], list]
     random_stimulus: Callable[..., list]
     edge_stimulus: Callable[[dict], list]
+    param_names: tuple = ("numerics",)
     default_params: dict = field(default_factory=dict)
     test_params: tuple = ()
 

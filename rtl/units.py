@@ -1,7 +1,14 @@
-"""The explicit registry of hardware units (no discovery by scanning folders)."""
+"""The catalogue of hardware units: an explicit registry that refuses duplicates.
+
+The unit modules only describe themselves (each has a ``UnitSpec``); this module
+imports them and registers them in a fixed order, as hls4ml registers its
+backends. No unit imports this module, so there is no import circle and the
+order of ``UNITS`` does not depend on which module was imported first.
+"""
 
 from __future__ import annotations
 
+from rtl import glu, matvec, mlgru, quantizer, rmsnorm, rowwise
 from rtl.spec import UnitSpec
 
 UNITS: dict[str, UnitSpec] = {}
@@ -15,10 +22,6 @@ def register(spec: UnitSpec) -> UnitSpec:
     return spec
 
 
-# Unit modules register themselves on import; the list is explicit on purpose.
-import rtl.glu  # noqa: E402,F401
-import rtl.matvec  # noqa: E402,F401
-import rtl.mlgru  # noqa: E402,F401
-import rtl.quantizer  # noqa: E402,F401
-import rtl.rmsnorm  # noqa: E402,F401
-import rtl.rowwise  # noqa: E402,F401
+for _spec in (matvec.SPEC, quantizer.SPEC, rmsnorm.SPEC, rowwise.SPEC, glu.SPEC,
+              mlgru.RELEASED, mlgru.PAPER):
+    register(_spec)

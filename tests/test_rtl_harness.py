@@ -1,7 +1,7 @@
 """The RTL infrastructure: beat layouts, the unit registry, spec helpers."""
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from rtl.spec import numerics_of
@@ -23,7 +23,6 @@ def test_field_zero_is_least_significant():
     assert LAYOUT.pack({"last": 1}) == 1 << 30
 
 
-@settings(max_examples=200, deadline=None)
 @given(a=st.lists(st.integers(-128, 127), min_size=3, max_size=3),
        w=st.lists(st.integers(0, 3), min_size=3, max_size=3),
        last=st.integers(0, 1), m=st.integers(0, 31))
@@ -95,3 +94,18 @@ def test_lint_raises_with_the_log(tmp_path):
     with pytest.raises(RuntimeError, match="UNUSED|Warning"):
         harness.lint("module bad(input a, output b);\nwire c;\nassign b = 1'b0;\nendmodule\n",
                      tmp_path)
+
+
+def test_unit_modules_do_not_import_the_catalogue():
+    """Regression: every unit imported rtl.units to register itself, and rtl.units
+    imported every unit, so the order of UNITS followed the first import."""
+    import subprocess
+    import sys
+
+    code = ("import sys, rtl.glu, rtl.matvec, rtl.mlgru, rtl.quantizer, rtl.rmsnorm, "
+            "rtl.rowwise; print('rtl.units' in sys.modules)")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          check=True)
+    assert proc.stdout.strip() == "False"
+    assert list(UNITS) == ["matvec", "quantize", "rmsnorm", "rowwise", "glu",
+                           "mlgru_released", "mlgru_paper"]

@@ -3,31 +3,46 @@
 Each unit x test parameter set is run on Hypothesis-random and edge stimulus in
 MyHDL, on >= 1000 back-to-back operations with random back-pressure, converted
 to Verilog that must be lint-clean under verilator -Wall, and simulated in
-Icarus with and without back-pressure.
+Icarus with and without back-pressure; every unit also runs in Icarus at its
+default sizes and at the widest legal setting of every width parameter. The
+benches drive garbage while idle, offer a beat during reset and run on past the
+expected outputs; the mutant tests show that each of those catches a fault.
 """
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from rtl import harness
+from rtl.spec import numerics_of
 from rtl.units import UNITS
 
 CASES = [pytest.param(name, params, id=f"{name}-{i}")
          for name, spec in sorted(UNITS.items()) for i, params in enumerate(spec.test_params)]
 #: operations in the back-to-back stress run
 STRESS_OPS = 1000
+#: the widest legal value of every width parameter (the schema's bounds and its
+#: cross-field rules allow them only in these combinations)
+WIDEST = {
+    "accumulator": {"activation_bits": 16, "accumulator_bits": 48, "scale_bits": 8,
+                    "rowwise": {"bits": 8, "frac": 4}},
+    "rowwise": {"activation_bits": 16, "accumulator_bits": 32, "scale_bits": 8,
+                "rowwise": {"bits": 24, "frac": 16},
+                "rsqrt": {"frac": 23, "lut_bits": 12, "newton_steps": 3}},
+    "fraction": {"rowwise": {"bits": 24, "frac": 22}, "sigmoid": {"input_range": 2},
+                 "rsqrt": {"frac": 17}},
+}
 
 
 def _input_beats(spec, params) -> int:
     return len(spec.random_stimulus(params, np.random.default_rng(0), 1))
 
 
-@pytest.mark.parametrize("name, params", CASES)
-@settings(max_examples=2, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(seed=st.integers(0, 2**32 - 1), ops=st.integers(1, 6), bp=st.booleans())
-def test_myhdl_matches_golden_on_random_stimulus(name, params, seed, ops, bp):
+@given(case=st.sampled_from([(c.values[0], c.values[1]) for c in CASES]),
+       seed=st.integers(0, 2**32 - 1), ops=st.integers(1, 4), bp=st.booleans())
+def test_myhdl_matches_golden_on_random_stimulus(case, seed, ops, bp):
+    name, params = case
     spec = UNITS[name]
     stim = spec.random_stimulus(params, np.random.default_rng(seed), ops)
     result = harness.simulate(spec, params, stim, backpressure=seed if bp else None)
@@ -69,6 +84,90 @@ def test_icarus_matches_golden(name, params, tmp_path):
     assert harness.run_icarus(spec, params, stim, tmp_path / "free") == expected
     assert harness.run_icarus(spec, params, stim, tmp_path / "stalled",
                               backpressure=5) == expected
+
+
+@pytest.mark.parametrize("name", sorted(UNITS))
+def test_icarus_matches_golden_at_default_sizes(name, tmp_path):
+    """The sizes and formats the accelerator uses (24-bit row-wise saturation among them)."""
+    spec = UNITS[name]
+    params = spec.default_params
+    stim = spec.edge_stimulus(params) + spec.random_stimulus(params, np.random.default_rng(4), 3)
+    assert harness.run_icarus(spec, params, stim, tmp_path, backpressure=2) == \
+        spec.golden(params, stim)
+
+
+@pytest.mark.parametrize("width", sorted(WIDEST))
+@pytest.mark.parametrize("name", sorted(UNITS))
+def test_verilog_at_the_widest_formats(name, width, tmp_path):
+    """Lint-clean and bit-exact in Icarus with every width parameter at its largest."""
+    spec = UNITS[name]
+    params = {**spec.test_params[0], "numerics": WIDEST[width]}
+    numerics_of(params)  # a combination the schema refuses would prove nothing
+    text = harness.verilog(spec, params)
+    harness.lint(text, tmp_path / "lint")
+    stim = spec.edge_stimulus(params) + spec.random_stimulus(params, np.random.default_rng(5), 3)
+    assert harness.run_icarus(spec, params, stim, tmp_path / "sim", text=text) == \
+        spec.golden(params, stim)
+
+
+def test_accumulator_of_32_bits_is_signed_in_verilog(tmp_path):
+    """Regression: MyHDL emits a comparison with a constant of 32 bits or more
+    unsigned, and every row of a 32-bit accumulator came out most negative in Verilog."""
+    spec = UNITS["matvec"]
+    params = {"tp": 4, "cols": 10,
+              "numerics": {"accumulator_bits": 32, "rowwise": {"bits": 16, "frac": 8}}}
+    stim = spec.random_stimulus(params, np.random.default_rng(0), 5)
+    assert harness.run_icarus(spec, params, stim, tmp_path) == spec.golden(params, stim)
+
+
+def test_matvec_flags_a_row_longer_than_cols(tmp_path):
+    """Regression: 9 beats of -128 with cols = 64 wrapped to +14336; now flagged."""
+    spec = UNITS["matvec"]
+    params = {"tp": 8, "cols": 64}
+    long_row = [{"act": [-128] * 8, "w": [0b01] * 8, "last": int(k == 8)} for k in range(9)]
+    ok_row = [{"act": [-128] * 8, "w": [0b01] * 8, "last": int(k == 7)} for k in range(8)]
+    stim = ok_row + long_row + ok_row
+    expected = [{"acc": -8192, "overflow": 0}, {"acc": 0, "overflow": 1},
+                {"acc": -8192, "overflow": 0}]
+    assert spec.golden(params, stim) == expected
+    assert harness.simulate(spec, params, stim).outputs == expected
+    assert harness.run_icarus(spec, params, stim, tmp_path) == expected
+
+
+@pytest.mark.parametrize("name", sorted(UNITS))
+def test_i_ready_is_low_in_reset(name):
+    """A beat offered during reset stays on the bus until reset ends (the bench
+    counts a handshake on every edge), so the first beat is taken on cycle 0."""
+    spec = UNITS[name]
+    params = spec.test_params[0]
+    result = harness.simulate(spec, params,
+                              spec.random_stimulus(params, np.random.default_rng(1), 1))
+    assert result.in_cycles[0] == 0
+
+
+#: Verilog text mutations of matvec (tp = 4, cols = 10), each a fault one bench
+#: feature exists to catch, with the back-pressure seed the run uses
+MUTANTS = {
+    "ready in reset": ("assign i_ready = (adv && (!rst));", "assign i_ready = adv;", None),
+    "accumulates idle beats": ("        if (vb) begin", "        if (1'b1) begin", 5),
+    "extra beat when idle": ("vr <= (vb && lb);", "vr <= lb;", None),
+}
+
+
+@pytest.mark.parametrize("mutant", sorted(MUTANTS))
+def test_bench_fails_on_a_mutant(mutant, tmp_path):
+    """Each fault is caught. The first and the last were invisible to the previous
+    bench, which offered nothing in reset and stopped at the expected output count."""
+    spec, params = UNITS["matvec"], {"tp": 4, "cols": 10}
+    old, new, bp = MUTANTS[mutant]
+    text = harness.verilog(spec, params)
+    assert text.count(old) == 1
+    stim = spec.random_stimulus(params, np.random.default_rng(8), 6)
+    expected = spec.golden(params, stim)
+    assert harness.run_icarus(spec, params, stim, tmp_path / "good", backpressure=bp,
+                              text=text) == expected
+    assert harness.run_icarus(spec, params, stim, tmp_path / "bad", backpressure=bp,
+                              text=text.replace(old, new)) != expected
 
 
 @pytest.mark.parametrize("name, params", CASES)

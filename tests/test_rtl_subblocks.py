@@ -1,0 +1,177 @@
+"""Sub-blocks of the longest generators, each on its own vectors against the golden model.
+
+tests/test_rtl_units.py proves whole units; these tables reach the corners of a
+sub-block (every leading-one position of RMSNorm's rsqrt, every small divisor of
+the quantiser's reciprocal, the largest operands, every weight code in the
+mat-vec's adder tree) that whole-unit stimulus reaches only by chance.
+"""
+
+import random
+from functools import partial
+
+import numpy as np
+import pytest
+from myhdl import ResetSignal, Signal, StopSimulation, block, delay, instance, intbv
+
+from rtl import matvec
+from rtl.divider import quotient_bits, reciprocal
+from rtl.rsqrt import result_bound, rsqrt
+from rtl.spec import fixed_of
+
+RSQRT_NUMERICS = [
+    {},
+    {"rsqrt": {"newton_steps": 0, "lut_bits": 12}},
+    {"rsqrt": {"newton_steps": 3, "lut_bits": 2, "frac": 23}},
+    {"rowwise": {"bits": 16, "frac": 8}, "rsqrt": {"newton_steps": 2, "frac": 11}},
+]
+
+
+def rsqrt_vectors(v_max: int, seed: int) -> list[int]:
+    """1, every power of two and its neighbours up to v_max, v_max, and random values."""
+    rng = random.Random(seed)
+    values = {1, v_max}
+    for k in range(v_max.bit_length()):
+        values |= {(1 << k) - 1, 1 << k, (1 << k) + 1}
+    values |= {rng.randint(1, v_max) for _ in range(40)}
+    return sorted(v for v in values if 1 <= v <= v_max)
+
+
+def run_go_done(make, values: list[int], x, y) -> list[int]:
+    """y for each value of x from the MyHDL sub-block ``make(clk, rst, go, x, done, y)``
+    (a block with its parameters bound), one go/done handshake per value."""
+    clk, rst = Signal(bool(0)), ResetSignal(1, active=1, isasync=False)
+    go, done = Signal(bool(0)), Signal(bool(0))
+    results = []
+
+    @block
+    def bench():
+        dut = make(clk, rst, go, x, done, y)
+
+        @instance
+        def clock():
+            while True:
+                yield delay(5)
+                clk.next = not clk
+
+        @instance
+        def drive():
+            for _ in range(3):
+                yield clk.posedge
+            rst.next = 0
+            for value in values:
+                x.next = value
+                go.next = 1
+                yield clk.posedge
+                while not done:
+                    yield clk.posedge
+                results.append(int(y))
+                go.next = 0
+                yield clk.posedge
+            raise StopSimulation
+
+        return dut, clock, drive
+
+    tb = bench()
+    try:
+        tb.run_sim(quiet=1)
+    finally:
+        tb.quit_sim()
+    return results
+
+
+@pytest.mark.parametrize("numerics", RSQRT_NUMERICS, ids=range(len(RSQRT_NUMERICS)))
+def test_rsqrt_sub_block_matches_fixed_point_rsqrt(numerics):
+    fx = fixed_of({"numerics": numerics})
+    num = fx.numerics
+    frac, rf = num.rowwise.frac, num.rsqrt.frac
+    v_max = 64 * (1 << (2 * (fx.bits - 1)))   # the largest v of an RMSNorm with n = 64
+    values = rsqrt_vectors(v_max, seed=len(str(numerics)))
+    make = partial(rsqrt, frac=frac, rf=rf, lut_bits=num.rsqrt.lut_bits,
+                   newton=num.rsqrt.newton_steps)
+    v = Signal(intbv(1, min=0, max=v_max + 1))
+    r = Signal(intbv(0, min=0, max=result_bound(frac, rf)))
+    assert run_go_done(make, values, v, r) == [fx.rsqrt(v) for v in values]
+
+
+@pytest.mark.parametrize("numerics", [{}, {"activation_bits": 4},
+                                      {"activation_bits": 16, "rowwise": {"bits": 8,
+                                                                          "frac": 4}}],
+                         ids=range(3))
+def test_divider_sub_block_matches_the_quantisers_reciprocal(numerics):
+    """Every m from 1 up, every power of two and its neighbours, and the largest m."""
+    fx = fixed_of({"numerics": numerics})
+    m_max = 1 << (fx.bits - 1)
+    values = sorted({m for m in rsqrt_vectors(m_max, seed=3) if m <= m_max}
+                    | set(range(1, 20)))
+    make = partial(reciprocal, qmax=fx.qmax, k=fx.recip_frac)
+    m = Signal(intbv(1, min=0, max=m_max + 1))
+    recip = Signal(intbv(0, min=0, max=1 << quotient_bits(fx.qmax, fx.recip_frac)))
+    assert run_go_done(make, values, m, recip) == [(fx.qmax << fx.recip_frac) // v
+                                                    for v in values]
+
+
+@pytest.mark.parametrize("tp, stages, abits", [(2, 1, 8), (8, 0, 8), (16, 2, 4), (64, 6, 16)])
+def test_ternary_tree_sums_every_beat(tp, stages, abits):
+    """Each beat's sum of a_i * w_i (FixedPoint.matvec of one beat) leaves the tree
+    once, stages + 1 cycles later, with its last bit; extremes and code 10 included."""
+    numerics = {"activation_bits": abits}
+    params = {"tp": tp, "cols": tp, "numerics": numerics}
+    fx = fixed_of(params)
+    layout = matvec.in_layout(params)
+    rng = random.Random(tp)
+    beats = [{"act": [fx.qmin] * tp, "w": [0b11] * tp, "last": 1},
+             {"act": [fx.qmax] * tp, "w": [0b01] * tp, "last": 0},
+             {"act": [fx.qmin] * tp, "w": [0b10] * tp, "last": 1}]
+    beats += [{"act": [rng.randint(fx.qmin, fx.qmax) for _ in range(tp)],
+               "w": [rng.choice((0b00, 0b01, 0b11, 0b10)) for _ in range(tp)],
+               "last": rng.randint(0, 1)} for _ in range(30)]
+    expected = [(int(fx.matvec(np.array(b["act"], np.int64),
+                               np.array([[matvec.CODES[c] for c in b["w"]]], np.float32))[0]),
+                 b["last"]) for b in beats]
+    nlev = tp.bit_length() - 1
+    amax = 1 << (abits - 1)
+    clk, rst, adv = Signal(bool(0)), ResetSignal(1, active=1, isasync=False), Signal(bool(1))
+    i_valid, i_data = Signal(bool(0)), Signal(intbv(0)[layout.width:])
+    vroot, lroot = Signal(bool(0)), Signal(bool(0))
+    root = Signal(intbv(0, min=-amax << nlev, max=amax << nlev))
+    proot = Signal(intbv(0, min=0, max=(1 << nlev) + 1))
+    seen = []
+
+    @block
+    def bench():
+        dut = matvec.ternary_tree(clk, rst, adv, i_valid, i_data, vroot, lroot, root, proot,
+                                  tp=tp, stages=stages, abits=abits)
+
+        @instance
+        def clock():
+            while True:
+                yield delay(5)
+                clk.next = not clk
+
+        @instance
+        def drive():
+            yield clk.posedge
+            rst.next = 0
+            for k, beat in enumerate(beats + [None] * (stages + 3)):
+                offer = beat is not None and k % 3 != 2     # else idle, with garbage
+                i_valid.next = offer
+                i_data.next = layout.pack(beat) if offer else rng.getrandbits(layout.width)
+                yield clk.posedge
+                if vroot:
+                    seen.append((int(root) + int(proot), int(lroot)))
+                if beat is not None and k % 3 == 2:   # an idle cycle: offer it again
+                    i_valid.next = 1
+                    i_data.next = layout.pack(beat)
+                    yield clk.posedge
+                    if vroot:
+                        seen.append((int(root) + int(proot), int(lroot)))
+            raise StopSimulation
+
+        return dut, clock, drive
+
+    tb = bench()
+    try:
+        tb.run_sim(quiet=1)
+    finally:
+        tb.quit_sim()
+    assert seen == expected
