@@ -167,7 +167,8 @@ def summary(plan: Plan, records: list[dict]) -> str:
             have = [r for r in mine if r[m] is not None]
             if not have:
                 continue
-            best = (min if direction == "min" else max)(have, key=lambda r: r[m])
+            sign = 1 if direction == "min" else -1      # ties: a point of the front
+            best = min(have, key=lambda r: (sign * r[m], not r["pareto"]))
             design = ", ".join(f"{k.split('.', 1)[1]}={best[k]}" for k in axes)
             lines.append(f"| {direction} {m} | {best[m]:.4g} | {design} | "
                          f"`{best['command']}` |")
