@@ -178,7 +178,7 @@ def verilog(spec: UnitSpec, params: dict) -> str:
             inst.convert(hdl="Verilog", path=tmp, name=spec.name, testbench=False,
                          trace=False)
         text = (Path(tmp) / f"{spec.name}.v").read_text()
-    return _waive(text)
+    return waive_widths(text)
 
 
 _TIMESCALE = re.compile(r"^`timescale.*\n", re.M)
@@ -207,7 +207,7 @@ def _kind(op: str, expects: int, generates: int) -> str | None:
     return None
 
 
-def _waive(text: str) -> str:
+def waive_widths(text: str) -> str:
     """Waive, line by line and each with its reason, the WIDTH warnings MyHDL's
     context-sized expressions cause; leave every other warning for :func:`lint`.
 

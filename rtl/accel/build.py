@@ -10,7 +10,6 @@ byte-identical files.
 from __future__ import annotations
 
 import re
-import subprocess
 import tempfile
 import warnings
 from dataclasses import dataclass, field
@@ -33,6 +32,7 @@ from rtl.accel.encode import Design, constants, design, instruction_words, weigh
 from rtl.accel.memory import hex_image
 from rtl.accel.timing import measure
 from rtl.accel.top import FILES, build
+from rtl.harness import waive_widths
 
 #: the bench gives up after this many times the predicted cycles (random back-pressure
 #: stalls each port at most a quarter of the time)
@@ -137,32 +137,6 @@ def verilog_text(top, ports: dict, name: str) -> str:
     return text.lstrip("\n")
 
 
-WAIVER_NOTE = (
-    "// Lines marked /* verilator lint_off WIDTH */ are MyHDL expressions that rely on\n"
-    "// Verilog's context-determined widths for sign and zero extension; each was\n"
-    "// flagged by verilator -Wall and is proven bit-exact by the bench, not by lint.\n")
-
-
-def lint_log(text: str, top: str) -> str:
-    """``verilator --lint-only -Wall`` output for ``text`` (module ``top``)."""
-    with tempfile.TemporaryDirectory() as tmp:
-        (Path(tmp) / f"{top}.v").write_text(text)
-        proc = subprocess.run(["verilator", "--lint-only", "-Wall", "--top-module", top,
-                               f"{top}.v"], cwd=tmp, capture_output=True, text=True)
-    return proc.stdout + proc.stderr
-
-
-def waive_widths(text: str, top: str) -> str:
-    """Waive WIDTH on exactly the lines verilator flags, each on its own line."""
-    lines = set(int(m) for m in re.findall(rf"%Warning-WIDTH\w*: {top}\.v:(\d+):",
-                                          lint_log(text, top)))
-    out = text.split("\n")
-    for n in lines:
-        out[n - 1] = ("/* verilator lint_off WIDTH */ " + out[n - 1]
-                      + " /* verilator lint_on WIDTH */")
-    return WAIVER_NOTE + "\n".join(out)
-
-
 def weight_rate(d: Design) -> tuple[int, int]:
     """Weight words a cycle the schedule's memory sustains, as a fraction (n, RATE_DEN),
     at most one: what the bench's memory model delivers (the ROM: always one)."""
@@ -199,7 +173,7 @@ def make(cfg: ModelConfig, schedule: ScheduleConfig, weights, tokens: list[int],
     flat = expected.reshape(d.lanes, -1)
     b.files["expected.hex"] = hex_image(pack_lanes(flat, bits), dw, flat.shape[1])
     if verilog:
-        b.files[f"{b.top}.v"] = waive_widths(verilog_text(top, ports, b.top), b.top)
+        b.files[f"{b.top}.v"] = waive_widths(verilog_text(top, ports, b.top))
     n_tok = len(tokens)
     b.files[f"{bench.BENCH_NAME}.v"] = bench.bench_text(
         b.top, lanes=d.lanes, bits=bits, in_beats=program.in_size,

@@ -231,7 +231,12 @@ def lane(clk, rst, d: Design, ctl: dict, in_data, ready, done, rda):
             rdq.next = qm[ctl.rq]
 
     # -- writes --------------------------------------------------------------------------
-    wcnt = Signal(intbv(0, min=0, max=(1 << 16)))
+    # as wide as the count it is compared with, and sliced to the qm index it selects
+    wcnt = Signal(intbv(0)[len(ctl.n):])
+    qbits = bits_for(d.qdepth)
+    if tpb + qbits > len(wcnt):
+        raise ValueError(f"{d.qdepth} quantised words of {tp} need a count of "
+                         f"{tpb + qbits} bits, the instruction's n has {len(wcnt)}")
     wv = Signal(bool(0))
     wd = Signal(intbv(0, min=vmin, max=vmax))
     qsr = Signal(intbv(0)[qw:])
@@ -288,7 +293,7 @@ def lane(clk, rst, d: Design, ctl: dict, in_data, ready, done, rda):
             qsr.next = qnext
             absmax.next = q_d[abits + bits:abits]
             if wcnt[tpb:] == tp - 1:
-                qm[wcnt[16:tpb]].next = qnext
+                qm[wcnt[tpb + qbits:tpb]].next = qnext
 
     return insts, operands, beats, ready_mux, read, result, write, count, quant_out
 
@@ -314,7 +319,10 @@ def core(clk, rst, i_valid, i_ready, i_data, o_valid, o_ready, o_data, w_valid, 
 
     names = ("op", "unit", "kind", "a", "b", "dst", "state", "n", "total", "bpr", "wbase",
              "mant", "shm1")
-    ctl = Bundle(**{name: Signal(intbv(0)[layout.field(name).width:]) for name in names})
+    # n is widened to total's width so that the counters compare it at equal widths
+    width = {name: layout.field(name).width for name in names}
+    width["n"] = max(width["n"], width["total"])
+    ctl = Bundle(**{name: Signal(intbv(0)[width[name]:]) for name in names})
     bconst = Signal(bool(0))
     ctl.bconst = bconst
 
