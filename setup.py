@@ -28,12 +28,14 @@ setup(
         "dask",  # design-space sweeps
         "distributed",
         "optuna",  # multi-objective sweep sampler
+        "pyarrow",  # sweep tables as Parquet
         "fusesoc",  # exported FPGA projects (sim, lint, synth targets)
         "sanafe",  # neuromorphic cross-check
     ],
     extras_require={
         "test": [
             "pytest",
+            "pytest-xdist",  # the suite on every core: RTL simulations are one per process
             "hypothesis",
             "ruff",
         ],

@@ -15,6 +15,7 @@ from pathlib import Path
 from cosim.config import load_model, load_schedule, parse_overrides
 from cosim.graph import build_graph
 from cosim.sim.platform import lane_program, unit_timings
+from cosim.sim.records import Records
 from cosim.sim.simulator import Simulator
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -29,7 +30,8 @@ def time_step(model: str, schedule: str, sets: tuple[str, ...], repeats: int = 5
     cfg = load_model(ROOT / "models" / f"{model}.yaml", overrides)
     sch = load_schedule(ROOT / "schedules" / f"{schedule}.yaml", overrides)
     graph = build_graph(cfg, sch.numerics)
-    sim = Simulator(lane_program(graph, sch, cfg, unit_timings(sch)), sch)
+    timings = unit_timings(sch, Records.load(sch.characterization))
+    sim = Simulator(lane_program(graph, sch, cfg, timings), sch)
     setup = time.perf_counter() - t0
     times = []
     for _ in range(repeats):

@@ -22,7 +22,7 @@ from cosim.budget import check_work
 from cosim.config import load_model, load_schedule, parse_overrides
 from cosim.config.model import ModelConfig
 from cosim.config.schema import as_dict, show
-from cosim.errors import CosimError, one_line
+from cosim.errors import ArgumentParser, CosimError, one_line
 from cosim.files import read_limited
 from cosim.graph import build_graph, export, totals
 from cosim.numerics.engines import ENGINES, FixedEngine, FloatEngine
@@ -38,16 +38,9 @@ FULL_NUMERICS_BELOW = 10_000_000
 DEFAULT_PROMPT = 16
 
 
-class _Parser(argparse.ArgumentParser):
-    """argparse, but a usage error is a CosimError: one line, exit 2, like any bad input."""
-
-    def error(self, message: str):
-        raise CosimError(message)
-
-
 def build_parser() -> argparse.ArgumentParser:
     """The command line of ``cosim.run``."""
-    p = _Parser(
+    p = ArgumentParser(
         prog="python -m cosim.run",
         description="Co-simulate a MatMul-free language model: graph, numerics, cost.")
     p.add_argument("model", type=Path, help="model YAML (models/*.yaml)")
@@ -77,6 +70,10 @@ def build_parser() -> argparse.ArgumentParser:
                         f"densities (default: full below {FULL_NUMERICS_BELOW:,} parameters)")
     p.add_argument("--trace", type=Path, metavar="FILE",
                    help="write a Chrome/Perfetto trace of the simulated decode step")
+    p.add_argument("--rtl", choices=("icarus", "verilator"),
+                   help="also run the exported accelerator (rtl.export) on the tokens in this "
+                        "simulator and add an 'rtl' section (bit-exactness, RTL and SimPy "
+                        "cycles per token); its folder goes to OUT/rtl with --out")
     p.add_argument("-v", "--verbose", action="store_true", help="log progress")
     return p
 
@@ -154,7 +151,8 @@ def run(args: argparse.Namespace) -> dict:
     if args.generate < 0:
         raise CosimError(f"--generate must be a positive count of tokens, not {args.generate}")
     carried = max(len(tokens), DEFAULT_PROMPT if args.numerics != "off" else 0)
-    check_work(cfg, schedule, 2 * carried + args.generate)
+    neuromorphic = getattr(schedule, "target", "fpga") == "neuromorphic"
+    check_work(cfg, schedule, 2 * (carried + args.generate))   # float and fixed engines
     numerics = schedule.numerics
     graph = build_graph(cfg, numerics)
     if args.graph:
@@ -186,7 +184,7 @@ def run(args: argparse.Namespace) -> dict:
         weights = PreparedWeights(cfg, source)
         reference = FloatEngine(graph, cfg, weights)
         golden = FixedEngine(graph, cfg, weights, numerics)
-    if getattr(schedule, "target", "fpga") == "neuromorphic":
+    if neuromorphic:
         if args.trace or args.out:
             raise CosimError("--trace and --out are for FPGA schedules; a neuromorphic "
                              "schedule writes its report with --json")
@@ -230,6 +228,18 @@ def run(args: argparse.Namespace) -> dict:
             for name, engine in (("float", reference), ("fixed", golden)):
                 engine.reset()
                 report["generated"][name] = engine.generate(tokens, args.generate)
+    if args.rtl:
+        import tempfile
+
+        from rtl.export import write_folder
+
+        if not tokens:
+            raise CosimError("--rtl needs --tokens")
+        with tempfile.TemporaryDirectory() as tmp:
+            folder = args.out / "rtl" if args.out else Path(tmp) / "rtl"
+            report["rtl"] = write_folder(cfg, schedule, source, tokens, folder,
+                                         simulator=args.rtl)
+    _check_finite(report)
     if args.trace:
         from cosim.sim.report import chrome_trace
 
@@ -239,7 +249,6 @@ def run(args: argparse.Namespace) -> dict:
         from cosim.sim.report import write_outputs
 
         write_outputs(args.out, report, outcome, schedule, _write)
-    _check_finite(report)
     return report
 
 
@@ -290,9 +299,7 @@ def summary(report: dict) -> str:
     lines = [
         f"{m['name']} ({m['variant']} MLGRU): H={m['hidden_size']} L={m['layers']} "
         f"I={m['intermediate_size']} V={m['vocab_size']}",
-        f"  parameters {m['parameters']:,}; weights read per token "
-        f"{m['weight_bytes_per_token'] / 1e6:.2f} MB; ternary adds per token "
-        f"{m['ternary_adds_per_token']:,}; row-wise ops {m['rowwise_ops_per_token']:,}",
+        f"  parameters {m['parameters']:,}; per token: " + _work(report),
     ]
     from_ckpt = sorted(k for k, v in m["sources"].items() if v != "model YAML")
     if from_ckpt:
@@ -316,6 +323,12 @@ def summary(report: dict) -> str:
             f"  bits per byte over {q['predicted_bytes']} bytes: float "
             f"{q['float_bits_per_byte']:.4f}, fixed {q['fixed_bits_per_byte']:.4f} "
             f"(fixed - float {q['fixed_minus_float']:+.4f})")
+    if "rtl" in report:
+        r = report["rtl"]
+        lines.append(f"  RTL ({r['simulator']}, {r['lanes']} lanes): "
+                     f"{'bit-exact' if r['bit_exact'] else 'NOT bit-exact'} over "
+                     f"{r['tokens']} tokens; {r['cycles_per_token']:,.0f} cycles/token "
+                     f"(SimPy {r['simpy_cycles_per_token']:,.0f})")
     if "generated" in report:
         g = report["generated"]
         show = _text if g["bytes"] else (lambda ids: ",".join(map(str, ids)))
@@ -327,6 +340,15 @@ def summary(report: dict) -> str:
 def _text(ids: list[int]) -> str:
     """Byte tokens as a quoted string, newlines and non-ASCII escaped."""
     return repr(bytes(ids).decode("latin-1"))
+
+
+def _work(report: dict) -> str:
+    """Weights and operations per token: the accelerator's apart from the host's."""
+    parts = ((("accelerator", report["accelerator"]), ("host", report["host"]))
+             if "accelerator" in report else (("all nodes", report["model"]),))
+    return "; ".join(f"{where} {w['weight_bytes_per_token'] / 1e6:.3g} MB of weights, "
+                     f"{w['ternary_adds_per_token']:,} ternary adds, "
+                     f"{w['rowwise_ops_per_token']:,} row-wise ops" for where, w in parts)
 
 
 def _sim_lines(report: dict) -> list[str]:
@@ -341,10 +363,13 @@ def _sim_lines(report: dict) -> list[str]:
         f"TP={s['tp']}; on host: "
         f"{', '.join(s['host']) or 'nothing'}",
         f"  decode: {d['tokens_per_s']:,.2f} tokens/s ({d['tokens_per_s_per_lane']:,.2f} "
-        f"per lane), {d['cycles_per_token']:,.0f} cycles/token, {d['latency_ms']:.3f} ms "
-        f"latency; prefill: {p['tokens_per_s']:,.1f} tokens/s (batch {p['batch']})",
-        f"  memory: {m['achieved_gb_per_s']:.3g} GB/s of {m['sustained_gb_per_s']:.3g} "
-        f"sustained ({m['peak_gb_per_s']:.3g} peak); activation loads/stores "
+        f"per lane), {d['cycles_per_step']:,.0f} cycles per decode step of "
+        f"{d['lanes']} lane(s), {d['latency_ms']:.3f} ms latency; prefill: "
+        f"{p['tokens_per_s']:,.1f} tokens/s (batch {p['batch']})",
+        f"  memory: {m['achieved_gb_per_s']:.3g} GB/s, {m['utilization']:.0%} of the "
+        f"sustained bandwidth of {m['active_channels']} active channel(s) (all channels: "
+        f"{m['sustained_gb_per_s']:.3g} sustained, {m['peak_gb_per_s']:.3g} peak); "
+        "activation loads/stores "
         f"{m['activation_bytes_per_step'] / max(m['dram_bytes_per_step'], 1):.0%} of the bytes",
         f"  bottleneck: {report['bottleneck']}; roofline: "
         f"{report['roofline']['bound']}-bound, "
@@ -359,6 +384,12 @@ def _sim_lines(report: dict) -> list[str]:
     if uncharacterized:
         lines.append("  uncharacterized units (analytic stand-ins): "
                      + ", ".join(uncharacterized))
+    fit = report["fit"]
+    if fit["device"]:
+        verdict = {True: "fits", False: "does NOT fit", None: "fit unknown"}[fit["fits"]]
+        lines.append(f"  device {fit['device']}: {verdict}; " + ", ".join(
+            f"{key} {r['utilization']:.0%}" for key, r in fit["resources"].items()
+            if r["utilization"] is not None))
     return lines
 
 
@@ -377,6 +408,8 @@ def main(argv: list[str] | None = None) -> int:
     except CosimError as exc:
         print(f"error: {one_line(str(exc))}", file=sys.stderr)
         return 2
+    for warning in report.get("warnings", ()):
+        print(f"warning: {one_line(warning)}", file=sys.stderr)
     print("\n".join(one_line(line) for line in summary(report).splitlines()))
     return 0
 

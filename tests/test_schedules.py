@@ -61,7 +61,11 @@ def test_every_memory_figure_names_its_source_or_says_assumed():
     """Each line of a shipped schedule's memory section carries a comment."""
     for path in SCHEDULES:
         lines = path.read_text().splitlines()
-        start = next(i for i, line in enumerate(lines) if line.startswith("memory:"))
+        starts = [i for i, line in enumerate(lines) if line.startswith("memory:")]
+        if not starts:      # a neuromorphic target: no DRAM
+            assert "target: neuromorphic" in lines, path.stem
+            continue
+        start = starts[0]
         if "{" in lines[start]:
             assert "#" in lines[start], path.stem
             continue
@@ -113,7 +117,8 @@ def test_resident_weights_that_do_not_fit_name_the_key():
     ("schedule.lanes=[14, 14, 14]", "schedule.lanes must be an integer or a list of 4 "
                                     "lane counts, one per compute unit (compute_units=4), "
                                     "not [14, 14, 14]"),
-    ("schedule.lanes=[14, 0, 14, 6]", "schedule.lanes[1] must be a positive integer <= 16,777,216, not 0"),
+    ("schedule.lanes=[14, 0, 14, 6]",
+     "schedule.lanes[1] must be a positive integer <= 16,777,216, not 0"),
     ("schedule.lanes=[14, 1.5, 14, 6]", "schedule.lanes[1] must be a positive integer"),
     ("schedule.lanes=[5000, 1, 1, 1]", "schedule.lanes must be at most"),
     ("schedule.lanes=[]", "schedule.lanes must be an integer or a list of 4"),

@@ -14,11 +14,12 @@ from cosim.graph import build_graph
 from cosim.numerics.engines import FixedEngine
 from cosim.sim import simulate
 from cosim.sim.platform import lane_program, matvec_cycles, unit_timings
+from cosim.sim.records import Records
 from cosim.sim.report import chrome_trace, markdown
 from cosim.weights import PreparedWeights, RandomWeights
 
 ROOT = Path(__file__).resolve().parents[1]
-NO_RTL = lambda unit, params: None  # noqa: E731  (analytic timing, independent of rtl/)
+NO_RTL = Records([], "none")  # analytic timing, independent of rtl/
 
 
 def run(model: str, schedule: str, *sets: str, **kw):
@@ -26,7 +27,7 @@ def run(model: str, schedule: str, *sets: str, **kw):
     cfg = load_model(ROOT / "models" / f"{model}.yaml", overrides)
     sch = load_schedule(ROOT / "schedules" / f"{schedule}.yaml", overrides)
     graph = build_graph(cfg, sch.numerics)
-    kw.setdefault("lookup", NO_RTL)
+    kw.setdefault("records", NO_RTL)
     return simulate(graph, cfg, sch, **kw), cfg, sch, graph
 
 
@@ -130,7 +131,7 @@ def test_carried_values_equal_the_golden_model_and_count_activity():
     tokens = [3, 1, 4, 1, 5]
     expected = FixedEngine(graph, cfg, weights, sch.numerics).run(tokens)
     engine = FixedEngine(graph, cfg, weights, sch.numerics)
-    out = simulate(graph, cfg, sch, engine=engine, tokens=tokens, lookup=NO_RTL)
+    out = simulate(graph, cfg, sch, engine=engine, tokens=tokens, records=NO_RTL)
     assert (out.logits == expected).all()
     act = out.report["activity"]
     assert act["source"].startswith("counted")

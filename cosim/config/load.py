@@ -197,11 +197,12 @@ def parse_overrides(items: Iterable[str]) -> dict[str, dict]:
     return {name: {} for name in SECTIONS} | parse_assignments(items)
 
 
-def _merge(data: dict, override: dict) -> dict:
+def merge(data: dict, override: dict) -> dict:
+    """``data`` with ``override`` laid over it, section by section (neither is changed)."""
     merged = dict(data)
     for key, value in override.items():
         if isinstance(value, dict) and isinstance(merged.get(key), dict):
-            merged[key] = _merge(merged[key], value)
+            merged[key] = merge(merged[key], value)
         else:
             merged[key] = value
     return merged
@@ -211,7 +212,7 @@ def _load(section: str, path: Path | None, overrides: dict | None,
           beneath: dict | None = None) -> Any:
     data = read_yaml(path) if path is not None else {}
     base = Path(path).resolve().parent if path is not None else Path.cwd()
-    data = _merge(_merge(data, beneath or {}), (overrides or {}).get(section, {}))
+    data = merge(merge(data, beneath or {}), (overrides or {}).get(section, {}))
     cls = SECTIONS[section]
     if section == "schedule":
         target = data.get("target", "fpga")

@@ -3,7 +3,8 @@
 The ``numerics`` section parameterises the fixed-point golden model and, through
 it, every RTL unit. The platform sections (clock, compute units, lanes, unit
 instances, memory system, on-chip memory, host placement, overlap policy and
-the energy table) parameterise the system simulator (``cosim.sim``). Rules that
+the energy table) parameterise the system simulator (``cosim.sim``); the
+``device`` section names the part and the budgets its design must fit. Rules that
 need the model as well (TP against the hidden size, lanes against on-chip
 memory) live in ``cosim.sim.platform.validate``.
 """
@@ -11,6 +12,7 @@ memory) live in ``cosim.sim.platform.validate``.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Literal, Optional
 
 from cosim.config.schema import fail, spec
@@ -270,6 +272,45 @@ class Activity:
 
 
 @dataclass(frozen=True)
+class Allowance:
+    """Logic the characterised units do not include, as a fraction of theirs, and why."""
+
+    fraction: float = spec(doc="LUTs and flip-flops of control (sequencer, instruction "
+                               "memory, vector-register ports, DRAM interface) per LUT or "
+                               "flip-flop of the characterised units", ge=0, le=10)
+    source: str = spec(doc="why this fraction (a source, or 'assumption: ...')")
+
+
+@dataclass(frozen=True)
+class Device:
+    """The chip and board a schedule's design is built on: the budgets it must fit.
+
+    Units' resources come from the characterisation records (ECP5 cells: LUT4,
+    TRELLIS_FF, 18x18 multipliers, 18-Kbit block RAM); ``lut`` is counted in
+    4-input LUTs (a 6-input LUT or an ALM holds at least one), so on other
+    families the fit is conservative in logic, and block RAM is compared in bits.
+    """
+
+    name: str = spec(doc="part and board, as the data sheet names them")
+    lut: int = spec(doc="4-input LUTs available to the design", gt=0)
+    ff: int = spec(doc="flip-flops available to the design", gt=0)
+    dsp: int = spec(doc="hard multiplier blocks (each holds at least one 18x18 product)",
+                    ge=0)
+    bram: int = spec(doc="block RAM blocks available to the design", ge=0)
+    bram_bits: int = spec(doc="bits per block RAM block", gt=0)
+    dram_bytes: int = spec(doc="DRAM on the board for the weights, bytes", ge=0)
+    source: str = spec(doc="where the figures come from (data sheets)")
+    fmax_mhz: Optional[float] = spec(
+        None, doc="highest clock a design of this kind closes timing at on this part; "
+                  "used when the schedule does not use the units' records "
+                  "(use_characterization: false)", gt=0)
+    control: Allowance = field(
+        default_factory=lambda: Allowance(0.25, "assumption: a quarter of the units' "
+                                                "logic for control; not measured"),
+        metadata={"doc": "allowance for logic outside the characterised units"})
+
+
+@dataclass(frozen=True)
 class ScheduleConfig:
     """A platform and a mapping: where the model runs, how fast, at what energy, in what formats."""
 
@@ -287,6 +328,11 @@ class ScheduleConfig:
     use_characterization: bool = spec(
         True, doc="take unit latency and II from rtl/characterization.json when it has "
                   "a record (false when the schedule models someone else's RTL)")
+    characterization: Optional[Path] = spec(
+        None, doc="characterisation records of the RTL units (JSON); null: "
+                  "rtl/characterization.json of this package")
+    device: Optional[Device] = spec(
+        None, doc="the part the design is built on and its budgets; null: no device fit")
     memory: Memory = field(default_factory=Memory, metadata={"doc": "DRAM system"})
     onchip: OnChip = field(default_factory=OnChip, metadata={"doc": "on-chip memory"})
     host: tuple[str, ...] = spec(

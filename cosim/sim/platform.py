@@ -1,25 +1,26 @@
 """The timing model of one lane's datapath, and the checks that need the model too.
 
 Every graph node maps to a unit and a duration in cycles. Durations come from
-the schedule's unit parameters; when ``rtl/characterization.json`` holds a
-record for a unit, its measured latency and initiation interval replace the
-schedule's (and the unit is reported ``characterized: true``); otherwise the
-analytic stand-in is used and the report says so.
+the schedule's unit parameters; when the characterisation records
+(``schedule.characterization``, read by :mod:`cosim.sim.records`) hold a unit,
+its measured latency and initiation interval, interpolated to the schedule's
+sizes, replace the schedule's (and the unit is reported ``characterized:
+true``); otherwise the analytic stand-in is used and the report says so.
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Callable, Optional
+from typing import Optional
 
 import networkx as nx
 
 from cosim.config.model import ModelConfig
-from cosim.config.schedule import Numerics, ScheduleConfig
-from cosim.config.schema import as_dict
+from cosim.config.schedule import ScheduleConfig
 from cosim.errors import ConfigError
 from cosim.graph import ordered
+from cosim.sim.records import Records, Series
 
 #: unit of each node kind, and its passes over the vector registers as (reads, writes)
 PASSES: dict[str, tuple[str, tuple[tuple[int, int], ...]]] = {
@@ -37,10 +38,6 @@ PASSES: dict[str, tuple[str, tuple[tuple[int, int], ...]]] = {
 PAPER_RECURRENCE = ((1, 1), (2, 1), (2, 1), (2, 1))  # 1 - f; * x; f * h; +
 FREE_KINDS = ("split", "constant")
 UNITS = ("matvec", "rmsnorm", "quantize", "rowwise")
-
-#: characterisation unit names of the RTL, by simulator unit
-RTL_NAMES = {"matvec": "matvec", "rmsnorm": "rmsnorm", "quantize": "quantize",
-             "rowwise": "rowwise"}
 
 
 @dataclass(frozen=True)
@@ -72,52 +69,59 @@ class UnitTiming:
     per_element: Optional[float] = None     # measured cycles per element of a pass
 
 
-def unit_timings(schedule: ScheduleConfig,
-                 lookup: Callable[[str, dict], Optional[dict]] | None = None
-                 ) -> dict[str, UnitTiming]:
-    """Each unit's latency and II: characterisation records when present, else the schedule."""
-    if lookup is None and schedule.use_characterization:
-        from rtl.characterize import lookup
+def unit_timings(schedule: ScheduleConfig, records: Records) -> dict[str, UnitTiming]:
+    """Each unit's latency and II: characterisation records when used and present, else the
+    schedule's analytic figures."""
     out = {}
     for unit in UNITS:
-        params = unit_params(schedule, unit)
-        cfg = getattr(schedule.units, unit)
-        record = lookup(RTL_NAMES[unit], params) if lookup else None
-        if record and record.get("ii_cycles") and record.get("latency_cycles") is not None:
-            # back to back, K operations take (K - 1) * II + last_out cycles:
-            # each costs its II, and the pipeline drains once (last_out - II)
-            ii = float(record["ii_cycles"])
-            drain = max(0.0, float(record.get("last_out_cycles", record["latency_cycles"]))
-                        - ii)
-            if unit == "matvec":
-                out[unit] = UnitTiming(drain, 1.0, True, "rtl/characterization.json",
-                                       row_cycles=ii - params["cols"] / params["tp"])
-            else:   # rowwise operations are one element each
-                out[unit] = UnitTiming(drain, 1.0, True, "rtl/characterization.json",
-                                       per_element=ii / params.get("n", 1))
+        series = (records.series(unit, schedule.numerics, record_prefer(schedule, unit))
+                  if schedule.use_characterization else None)
+        if series and all(r.get("ii_cycles") and r.get("latency_cycles") is not None
+                          for _, r in series.points):
+            out[unit] = _measured(unit, series, schedule, records.source)
         else:
+            cfg = getattr(schedule.units, unit)
             why = ("analytic stand-in (schedule parameters)" if schedule.use_characterization
                    else "analytic (schedule models another RTL; characterisation not used)")
             out[unit] = UnitTiming(float(cfg.latency), float(cfg.ii), False, why)
     return out
 
 
-def unit_params(schedule: ScheduleConfig, unit: str) -> dict:
-    """The parameters a characterisation record of ``unit`` is looked up by.
+def _measured(unit: str, series: Series, schedule: ScheduleConfig, source: str) -> UnitTiming:
+    """Timing from records: back to back, K operations take (K - 1) * II + last_out cycles.
 
-    Records without a ``numerics`` key were measured at the default numerics, so
-    a schedule with other formats only matches records made for its formats.
+    Each operation costs its II and the pipeline drains once (last_out - II).
+    A mat-vec row is one operation of ceil(cols / tp) beats; a vector pass of n
+    elements is one operation whose cycles grow as a * n + b, fitted over the
+    recorded sizes (with one size: proportional to n, and the source says so).
     """
+    def drain(r: dict) -> float:
+        return max(0.0, float(r.get("last_out_cycles", r["latency_cycles"])) - r["ii_cycles"])
+
     if unit == "matvec":
         tp = schedule.units.matvec.tp
-        params = {"tp": tp, "cols": max(256, tp)}
-    elif unit == "rowwise":
-        params = {}
-    else:
-        params = {"n": 64}
-    if schedule.numerics != Numerics():
-        params["numerics"] = as_dict(schedule.numerics)
-    return params
+        row = series.at(tp, lambda r: r["ii_cycles"]
+                        - math.ceil(r["params"]["cols"] / r["params"]["tp"]))
+        return UnitTiming(series.at(tp, drain), 1.0, True,
+                          f"{source}: {series.basis(tp)}", row_cycles=row)
+    line = series.line(lambda r: r["ii_cycles"] + drain(r))
+    if line is not None:
+        per, fixed = line
+        return UnitTiming(fixed, 1.0, True,
+                          f"{source}: cycles = {per:.4g} n + {fixed:.4g}, fitted at "
+                          + ", ".join(f"n={n:g}" for n in series.sizes), per_element=per)
+    x, r = series.points[0]
+    n = x if series.axis else 1.0
+    how = f"one size recorded (n={n:g}): cycles taken as proportional to n" \
+        if series.axis else series.basis(None)
+    return UnitTiming(drain(r), 1.0, True, f"{source}: {how}",
+                      per_element=r["ii_cycles"] / n)
+
+
+def record_prefer(schedule: ScheduleConfig, unit: str) -> dict:
+    """Parameters a record is preferred for when several share a size (matvec: its cols)."""
+    tp = schedule.units.matvec.tp
+    return {"cols": max(256, tp)} if unit == "matvec" else {}
 
 
 def vector_cycles(elements: int, passes, cfg, timing: UnitTiming, ports: int) -> float:
@@ -187,8 +191,16 @@ def lane_state_bytes(cfg: ModelConfig, schedule: ScheduleConfig) -> int:
     return state + schedule.onchip.vector_registers * widest * bytes_per
 
 
+def accelerator_weight_bytes(program: list[Op]) -> int:
+    """Weight bytes the platform holds: every mat-vec not placed on the host."""
+    return sum(op.weight_bytes for op in program if op.unit == "matvec")
+
+
 def validate(schedule: ScheduleConfig, cfg: ModelConfig, weight_bytes: int) -> None:
-    """Rules that need both the schedule and the model; ConfigError naming the key."""
+    """Rules that need both the schedule and the model; ConfigError naming the key.
+
+    ``weight_bytes`` are the weights the platform holds (host nodes excluded).
+    """
     tp, h = schedule.units.matvec.tp, cfg.hidden_size
     if h % tp and tp % h:
         raise ConfigError(f"schedule.units.matvec.tp must divide model.hidden_size={h} "

@@ -49,14 +49,14 @@ def markdown(report: dict) -> str:
         "| figure | value |", "|---|---|",
         f"| decode tokens/s | {d['tokens_per_s']:,.2f} |",
         f"| decode tokens/s per lane | {d['tokens_per_s_per_lane']:,.2f} |",
-        f"| cycles per token | {d['cycles_per_token']:,.0f} |",
+        f"| cycles per decode step ({d['lanes']} lane(s)) | {d['cycles_per_step']:,.0f} |",
         f"| token latency | {d['latency_ms']:.3f} ms |",
         f"| time per block | {d['block_ms']:.3f} ms |",
         f"| prefill tokens/s (batch {p['batch']}) | {p['tokens_per_s']:,.1f} |",
         f"| prompt of {p['prompt_tokens']} tokens | {p['prompt_ms']:.2f} ms |", "",
         f"Prefill model: {p['model']}.", "",
         f"**Bottleneck:** {report['bottleneck']}. Roofline: {r['bound']}-bound at "
-        f"{r['intensity_adds_per_byte']:.1f} ternary adds per weight byte; achieved "
+        f"{_intensity(r)}; achieved "
         f"{r['achieved_adds_per_s']:.3g} of an attainable {r['attainable_adds_per_s']:.3g} "
         f"adds/s ({r['fraction_of_roof']:.0%}).", "",
         "## Units", "",
@@ -68,7 +68,12 @@ def markdown(report: dict) -> str:
                      f"| {'yes' if u['characterized'] else '**no** (analytic)'} | "
                      f"{u['timing_source']} |")
     lines += [
-        f"| dram | {report['memory']['utilization']:.1%} | | | channel time streaming |", "",
+        f"| dram | {report['memory']['utilization']:.1%} of {report['memory']['active_channels']} "
+        f"active channel(s) | {report['memory']['stall_share_of_active_time']:.1%} waiting "
+        "| | channel time streaming; units waiting for weights |", "",
+    ]
+    lines += _work_lines(report) + _fit_lines(report["fit"], report.get("warnings", []))
+    lines += [
         "## Power and energy", "",
         f"Total {w['total_w']:.2f} W = static {w['static_w']:.2f} W ({w['static_source']}) "
         f"+ dynamic {w['dynamic_w']:.2f} W. **{e['joules_per_token']:.4g} J/token, "
@@ -101,11 +106,48 @@ def markdown(report: dict) -> str:
     return "\n".join(lines)
 
 
+def _intensity(roof: dict) -> str:
+    x = roof["intensity_adds_per_byte"]
+    return "no DRAM traffic" if x is None else f"{x:.1f} ternary adds per DRAM byte"
+
+
+def _work_lines(report: dict) -> list[str]:
+    """Per-token work of the accelerator and of the host, apart."""
+    out = ["## Work per token", "", "| where | weights | ternary adds | row-wise ops |",
+           "|---|---|---|---|"]
+    for where in ("accelerator", "host"):
+        w = report[where]
+        out.append(f"| {where} | {w['weight_bytes_per_token'] / 1e6:,.2f} MB | "
+                   f"{w['ternary_adds_per_token']:,} | {w['rowwise_ops_per_token']:,} |")
+    return out + ["", "Time, energy and the fit count the accelerator only.", ""]
+
+
+def _fit_lines(fit: dict, warnings: list) -> list[str]:
+    """The device fit: each resource used against the budget, and what it rests on."""
+    if fit["device"] is None:
+        return ["## Device fit", "", fit["note"] + ".", ""]
+    verdict = {True: "fits", False: "**does not fit**", None: "fit unknown"}[fit["fits"]]
+    out = ["## Device fit", "", f"{fit['device']}: {verdict}. Basis: {fit['basis']}.", "",
+           "| resource | used | available | utilization |", "|---|---|---|---|"]
+    for key, r in fit["resources"].items():
+        share = "" if r["utilization"] is None else f"{r['utilization']:.1%}"
+        out.append(f"| {key} | {r['used']:,.0f} | {r['available']:,} | {share} |")
+    out += ["", "Units: " + "; ".join(f"{name} x{u['instances']} ({u['basis']})"
+                                     for name, u in fit["units"].items()) + "."]
+    c, clock = fit["control"], fit["clock"]
+    fmax = f"{clock['fmax_mhz']:g} MHz" if clock["fmax_mhz"] else "unknown"
+    out += ["", f"Control allowance: {c['fraction']:g} of the units' LUTs and FFs "
+                f"({c['source']}). Clock {clock['clock_mhz']:g} MHz against Fmax {fmax} "
+                f"({clock['basis']}).", ""]
+    out += [f"**Warning:** {w}" for w in warnings] + ([""] if warnings else [])
+    return out
+
+
 def units_figure(report: dict):
-    """Bar chart: share of the active time each unit and the DRAM channels are busy."""
-    names = list(report["units"]) + ["dram"]
+    """Bar chart: share of the active time each unit is busy and units wait for DRAM."""
+    names = list(report["units"]) + ["dram wait"]
     values = [report["units"][u]["share_of_active_time"] for u in report["units"]]
-    values.append(report["memory"]["utilization"])
+    values.append(report["memory"]["stall_share_of_active_time"])
     fig, ax = plt.subplots(figsize=(6, 3.5))
     ax.bar(names, [100 * v for v in values], color="tab:blue")
     ax.set_ylabel("% of active time busy")
@@ -120,18 +162,19 @@ def roofline_figure(report: dict):
     fig, ax = plt.subplots(figsize=(6, 4))
     peak = r["peak_adds_per_s"]
     x0 = r["intensity_adds_per_byte"]
-    xs = [max(x0 / 100, 0.1), x0 * 100]
-    if r["bandwidth_bytes_per_s"]:
+    if x0 is not None:
         bw = r["bandwidth_bytes_per_s"]
         ridge = peak / bw
-        xs = [min(xs[0], ridge / 10), max(xs[1], ridge * 10)]
+        xs = [min(x0 / 100, ridge / 10), max(x0 * 100, ridge * 10)]
         ax.plot([xs[0], ridge, xs[1]], [xs[0] * bw, peak, peak], color="k", label="roof")
+        ax.plot([x0], [r["achieved_adds_per_s"]], "o", color="tab:red", label="this design")
+        ax.set_xscale("log")
+        ax.set_xlabel("ternary adds per DRAM byte")
     else:
-        ax.plot(xs, [peak, peak], color="k", label="compute roof (weights on chip)")
-    ax.plot([x0], [r["achieved_adds_per_s"]], "o", color="tab:red", label="this design")
-    ax.set_xscale("log")
+        ax.axhline(peak, color="k", label="compute roof (no DRAM traffic)")
+        ax.axhline(r["achieved_adds_per_s"], color="tab:red", ls="--", label="this design")
+        ax.set_xticks([])
     ax.set_yscale("log")
-    ax.set_xlabel("ternary adds per weight byte (lanes share a stream)")
     ax.set_ylabel("ternary adds / s")
     ax.legend()
     ax.set_title("roofline")

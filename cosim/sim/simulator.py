@@ -35,7 +35,6 @@ class StepResult:
     cycles: float
     lanes: int
     busy: dict[str, float]                  # unit -> busy cycles summed over compute units
-    channel_busy: float                     # channel-cycles spent streaming
     layer_cycles: dict[int, float]          # layer -> cycles (first compute unit)
     events: int
     trace: list[tuple[str, str, str, float, float]] = field(default_factory=list)
@@ -46,6 +45,8 @@ class StepResult:
     finish: dict[int, float] = field(default_factory=dict)     # cu -> cycles of its step
     cu_lanes: dict[int, int] = field(default_factory=dict)     # cu -> lanes
     cu_bytes: dict[int, float] = field(default_factory=dict)   # cu -> DRAM bytes of its step
+    active_channels: int = 0                # channels of the compute units with lanes
+    dram_stall: float = 0.0                 # cycles units waited on DRAM, summed over CUs
 
     @property
     def tokens_per_cycle(self) -> float:
@@ -55,7 +56,7 @@ class StepResult:
     @property
     def bytes_per_cycle(self) -> float:
         """DRAM bytes moved per cycle, each compute unit at the pace of its own steps."""
-        return sum(self.cu_bytes[k] / c for k, c in self.finish.items() if c)
+        return sum(self.cu_bytes.get(k, 0.0) / c for k, c in self.finish.items() if c)
 
 
 class Simulator:
@@ -86,28 +87,55 @@ class Simulator:
         active = [k for k, n in enumerate(groups) if n]
         self._events = 0
         self._busy: dict[str, float] = defaultdict(float)
-        self._chan = 0.0
         self._bytes = 0.0
+        self._stall = 0.0
         self._act_bytes = self._act_cycles = 0.0
         self._finish: dict[int, float] = {}
         self._cu_bytes: dict[int, float] = defaultdict(float)
         self._layers: dict[int, float] = defaultdict(float)
         self._trace: list = []
-        for k in active:
-            mine = [channels[c] for c in range(mem.channels) if c % s.compute_units == k
+        mine = {k: [c for c in range(mem.channels) if c % s.compute_units == k
                     or (mem.channels < s.compute_units and c == k % mem.channels)]
-            rate = len(mine) * mem.bytes_per_cycle(s.clock_mhz)
-            ctx = _Context(env, k, groups[k], mine[0], rate, scan,
-                           carry if k == active[0] else None)
+                for k in active}
+        used = {c for k in active for c in mine[k]}
+        replicas = self._replicas(active, groups, mine, carry)
+        for k, members in replicas.items():
+            rate = len(mine[k]) * mem.bytes_per_cycle(s.clock_mhz)
+            ctx = _Context(env, k, groups[k], channels[mine[k][0]], rate, scan,
+                           carry if k == active[0] else None, members)
             if s.overlap.rowwise_with_matvec:
                 self._start_dataflow(ctx)
             else:
                 env.process(self._sequential(ctx))
         env.run()
-        return StepResult(env.now, lanes, dict(self._busy), self._chan,
+        each = {m: k for k, members in replicas.items() for m in members}
+        return StepResult(env.now, lanes, dict(self._busy),
                           dict(self._layers), self._events, self._trace, self._bytes,
-                          len(active), self._act_bytes, self._act_cycles, self._finish,
-                          {k: groups[k] for k in active}, dict(self._cu_bytes))
+                          len(active), self._act_bytes, self._act_cycles,
+                          {m: self._finish[k] for m, k in sorted(each.items())},
+                          {k: groups[k] for k in active},
+                          {m: self._cu_bytes[k] for m, k in sorted(each.items())}, len(used),
+                          self._stall)
+
+    def _replicas(self, active, groups, mine, carry) -> dict[int, list[int]]:
+        """Compute units to simulate, each with the units it stands for.
+
+        Compute units that share a channel contend, so they form one subsystem;
+        with private channels each unit is its own. Subsystems with the same
+        lanes and channels per unit never meet and run the same program, so
+        one of them is simulated and its counts are multiplied per unit (the
+        unit that carries values is always its own).
+        """
+        subsystems: dict[tuple, list[int]] = {}
+        for k in active:
+            subsystems.setdefault(tuple(mine[k]), []).append(k)
+        alike: dict[tuple, list[list[int]]] = {}
+        for units in subsystems.values():
+            alone = carry is not None and active[0] in units
+            key = (tuple((groups[k], len(mine[k])) for k in units), tuple(units) if alone else ())
+            alike.setdefault(key, []).append(units)
+        return {k: [units[i] for units in same] for same in alike.values()
+                for i, k in enumerate(same[0])}
 
     # -- one operation ------------------------------------------------------
     def _duration(self, op: Op, ctx: "_Context") -> float:
@@ -132,18 +160,18 @@ class Simulator:
             wait = 0 if s.overlap.prefetch_weights else s.memory.latency_cycles(s.clock_mhz)
             with ctx.channel.request() as req:
                 yield req
-                self._events += 1
+                self._events += ctx.weight
                 t0 = ctx.env.now
                 yield ctx.env.timeout(wait + max(stream, cycles))
-                self._events += 1
-            self._chan += stream
-            self._bytes += op.weight_bytes
+                self._events += ctx.weight
+            self._bytes += op.weight_bytes * ctx.weight
+            self._stall += (ctx.env.now - start - cycles) * ctx.weight
             self._cu_bytes[ctx.k] += op.weight_bytes
             self._record(ctx, "dram", op.name, t0, stream + wait)
         else:
             yield ctx.env.timeout(cycles)
-            self._events += 1
-        self._busy[op.unit] += cycles
+            self._events += ctx.weight
+        self._busy[op.unit] += cycles * ctx.weight
         if ctx.k == 0 or ctx.first:
             self._layers[op.layer] += ctx.env.now - start
         self._record(ctx, op.unit, op.name, ctx.env.now - cycles, cycles)
@@ -162,21 +190,23 @@ class Simulator:
         port = op.transfers * math.ceil(op.vector / s.units.rowwise.elements_per_cycle)
         stream = nbytes / ctx.rate
         busy = max(port, stream) + op.transfers * s.memory.latency_cycles(s.clock_mhz)
+        start = ctx.env.now
         with ctx.channel.request() as req:
             yield req
             t0 = ctx.env.now
             yield ctx.env.timeout(busy)
-            self._events += 1
-        self._chan += stream
-        self._bytes += nbytes
+            self._events += ctx.weight
+        self._stall += (ctx.env.now - start) * ctx.weight   # waiting for its activations
+        self._bytes += nbytes * ctx.weight
         self._cu_bytes[ctx.k] += nbytes
-        self._act_bytes += nbytes
-        self._act_cycles += busy
+        self._act_bytes += nbytes * ctx.weight
+        self._act_cycles += busy * ctx.weight
         self._record(ctx, "dram", f"{op.name} (activations)", t0, busy)
 
     def _record(self, ctx, track: str, name: str, start: float, dur: float) -> None:
         if self.want_trace:
-            self._trace.append((f"cu{ctx.k} ({ctx.lanes} lanes)", track, name, start, dur))
+            self._trace.extend((f"cu{k} ({ctx.lanes} lanes)", track, name, start, dur)
+                               for k in ctx.members)
 
     # -- the two overlap policies ---------------------------------------------
     def _sequential(self, ctx: "_Context"):
@@ -193,7 +223,7 @@ class Simulator:
             waits = [done[i] for i in op.inputs if i in done]
             if waits:
                 yield env.all_of(waits)
-                self._events += 1
+                self._events += ctx.weight
             if op.unit is None:
                 ctx.compute(op)
             else:
@@ -212,12 +242,13 @@ class Simulator:
 
 
 class _Context:
-    """Per compute unit state of one step."""
+    """Per compute unit state of one step; ``members``: the identical units it stands for."""
 
-    def __init__(self, env, k, lanes, channel, rate, scan, carry):
+    def __init__(self, env, k, lanes, channel, rate, scan, carry, members):
         self.env, self.k, self.lanes, self.channel = env, k, lanes, channel
         self.rate, self.scan, self.carry = rate, scan, carry
         self.first = carry is not None
+        self.members, self.weight = members, len(members)
 
     def compute(self, op: Op) -> None:
         if self.carry is not None:
