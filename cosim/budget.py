@@ -24,7 +24,7 @@ MAX_SIM_WORK = 1_500_000
 #: Events per graph node and step, at most: the operation, its DRAM request,
 #: and its wait for inputs when row-wise work overlaps.
 EVENTS_PER_NODE = 3
-#: Share of the machine's memory one run may plan to use.
+#: Share of the available memory one run may plan to use (others share the machine).
 MEMORY_SHARE = 0.75
 
 
@@ -49,7 +49,7 @@ def check_work(cfg: ModelConfig, schedule: ScheduleConfig | None = None,
     if isinstance(schedule, ScheduleConfig):    # a neuromorphic run is bounded by its mapping
         cus = schedule.compute_units
         batch = schedule.prefill.batch or schedule.total_lanes
-        streams = min(schedule.total_lanes, cus) + min(batch, cus)
+        streams = sum(1 for n in schedule.lanes_per_cu if n) + min(batch, cus)
         work = (EVENTS_PER_NODE * nodes * (streams + tokens)
                 + 2 * cus + schedule.memory.channels * streams)
     if work > MAX_SIM_WORK:
@@ -65,16 +65,23 @@ def check_work(cfg: ModelConfig, schedule: ScheduleConfig | None = None,
 
 
 def machine_bytes() -> int:
-    """Memory this process may use: physical memory, or a lower address-space limit."""
+    """Memory a run can have now: what the kernel reports available (else physical
+    memory), or a lower address-space limit (``ulimit -v``)."""
     total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    try:
+        with open("/proc/meminfo", encoding="ascii") as meminfo:
+            for line in meminfo:
+                if line.startswith("MemAvailable:"):
+                    total = int(line.split()[1]) * 1024
+    except OSError:
+        pass
     limit, _ = resource.getrlimit(resource.RLIMIT_AS)
     return min(total, limit) if limit != resource.RLIM_INFINITY else total
 
 
-def check_memory(needed: int, what: str) -> None:
+def check_memory(needed: int, what: str, remedy: str) -> None:
     """Refuse to allocate ``needed`` bytes for ``what`` beyond MEMORY_SHARE of the machine."""
     room = int(machine_bytes() * MEMORY_SHARE)
     if needed > room:
         raise CosimError(f"{what} need about {needed / 2**30:,.1f} GiB, more than the "
-                         f"{room / 2**30:,.1f} GiB this machine can give a run; use "
-                         "--numerics off (timing only, no weights) or a smaller model")
+                         f"{room / 2**30:,.1f} GiB this machine can give a run; {remedy}")

@@ -22,7 +22,7 @@ from cosim.budget import check_work
 from cosim.config import load_model, load_schedule, parse_overrides
 from cosim.config.model import ModelConfig
 from cosim.config.schema import as_dict, show
-from cosim.errors import CosimError, one_line
+from cosim.errors import ArgumentParser, CosimError, one_line
 from cosim.files import read_limited
 from cosim.graph import build_graph, export, totals
 from cosim.numerics.engines import ENGINES, FixedEngine, FloatEngine
@@ -38,16 +38,9 @@ FULL_NUMERICS_BELOW = 10_000_000
 DEFAULT_PROMPT = 16
 
 
-class _Parser(argparse.ArgumentParser):
-    """argparse, but a usage error is a CosimError: one line, exit 2, like any bad input."""
-
-    def error(self, message: str):
-        raise CosimError(message)
-
-
 def build_parser() -> argparse.ArgumentParser:
     """The command line of ``cosim.run``."""
-    p = _Parser(
+    p = ArgumentParser(
         prog="python -m cosim.run",
         description="Co-simulate a MatMul-free language model: graph, numerics, cost.")
     p.add_argument("model", type=Path, help="model YAML (models/*.yaml)")
@@ -158,7 +151,8 @@ def run(args: argparse.Namespace) -> dict:
     if args.generate < 0:
         raise CosimError(f"--generate must be a positive count of tokens, not {args.generate}")
     carried = max(len(tokens), DEFAULT_PROMPT if args.numerics != "off" else 0)
-    check_work(cfg, schedule, 2 * carried + args.generate)
+    neuromorphic = getattr(schedule, "target", "fpga") == "neuromorphic"
+    check_work(cfg, schedule, 2 * (carried + args.generate))   # float and fixed engines
     numerics = schedule.numerics
     graph = build_graph(cfg, numerics)
     if args.graph:
@@ -190,7 +184,7 @@ def run(args: argparse.Namespace) -> dict:
         weights = PreparedWeights(cfg, source)
         reference = FloatEngine(graph, cfg, weights)
         golden = FixedEngine(graph, cfg, weights, numerics)
-    if getattr(schedule, "target", "fpga") == "neuromorphic":
+    if neuromorphic:
         if args.trace or args.out:
             raise CosimError("--trace and --out are for FPGA schedules; a neuromorphic "
                              "schedule writes its report with --json")
@@ -245,6 +239,7 @@ def run(args: argparse.Namespace) -> dict:
             folder = args.out / "rtl" if args.out else Path(tmp) / "rtl"
             report["rtl"] = write_folder(cfg, schedule, source, tokens, folder,
                                          simulator=args.rtl)
+    _check_finite(report)
     if args.trace:
         from cosim.sim.report import chrome_trace
 
@@ -254,7 +249,6 @@ def run(args: argparse.Namespace) -> dict:
         from cosim.sim.report import write_outputs
 
         write_outputs(args.out, report, outcome, schedule, _write)
-    _check_finite(report)
     return report
 
 

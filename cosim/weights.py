@@ -7,11 +7,10 @@ matrices and scales they use are the same objects.
 
 from __future__ import annotations
 
+import math
 import zlib
 from dataclasses import dataclass
 from typing import Protocol
-
-import math
 
 import numpy as np
 
@@ -132,7 +131,8 @@ class PreparedWeights:
     def __init__(self, cfg: ModelConfig, source: WeightSource):
         check_memory(prepared_bytes(cfg), f"the weights of {cfg.name} ("
                      f"{sum(math.prod(s) for s in expected_tensors(cfg).values()):,} "
-                     "parameters)")
+                     "parameters)",
+                     "use --numerics off (timing only, no weights) or a smaller model")
         self.cfg = cfg
         self.ternary: dict[str, Ternary] = {}
         self.vectors: dict[str, np.ndarray] = {}

@@ -211,8 +211,9 @@ def _waive(text: str) -> str:
     """Waive, line by line and each with its reason, the WIDTH warnings MyHDL's
     context-sized expressions cause; leave every other warning for :func:`lint`.
 
-    The kinds waived are listed in _REASONS; a width mismatch in a comparison (the
-    accumulator_bits >= 32 bug) or any warning of another kind stays visible.
+    The kinds waived are listed in _REASONS; a width mismatch in a comparison, where
+    Verilog's sizing can silently turn a signed compare unsigned, or any warning of
+    another kind stays visible.
     """
     text = "`timescale 1ns/10ps\n" + _TIMESCALE.sub("", text)
     top = re.search(r"^module\s+(\w+)", text, re.M).group(1)

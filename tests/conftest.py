@@ -28,6 +28,6 @@ with warnings.catch_warnings():
 _QUIET = [HealthCheck.too_slow, HealthCheck.function_scoped_fixture]
 settings.register_profile("quick", max_examples=25, deadline=None,
                           suppress_health_check=_QUIET)
-settings.register_profile("thorough", max_examples=1200, deadline=None,
+settings.register_profile("thorough", max_examples=1300, deadline=None,
                           suppress_health_check=_QUIET)
 settings.load_profile("thorough" if os.environ.get("CI") == "true" else "quick")

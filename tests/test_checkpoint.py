@@ -349,6 +349,19 @@ def test_cli_reports_bad_input(tmp_path, capsys):
     assert err.startswith("error: model.hidden_size must be") and err.count("\n") == 1
 
 
+@pytest.mark.parametrize("argv, message", [
+    (["--shard-mb", "x"], "error: argument --shard-mb: must be a positive number, not 'x'"),
+    (["--set", "model.hidden_size=1048576"], "error: the shards of tiny (largest "
+                                             "2,199,023,255,552 bytes) need about 14,336.0 GiB"),
+    (["--dtype"], "error: argument --dtype: expected one argument"),
+])
+def test_cli_refusals_are_one_line_before_writing(tmp_path, capsys, argv, message):
+    assert main([str(TINY), str(tmp_path / "ck"), *argv]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(message) and err.count("\n") == 1, err
+    assert not (tmp_path / "ck").exists()
+
+
 def test_module_entry_point(tmp_path):
     run = subprocess.run([sys.executable, "-m", "cosim.checkpoint", str(TINY),
                           str(tmp_path / "ck")], capture_output=True, text=True, cwd=ROOT)

@@ -91,7 +91,8 @@ def test_checkpoint_sizes_override_the_yaml_and_summary_says_so(checkpoint, caps
     (["models/tiny.yaml", "--tokens", "1", "--text", "README.md"], "--tokens or --text"),
     (["models/tiny.yaml", "--set", "model.vocab_size=300", "--text", "README.md"],
      "--text needs a byte-level model (vocab_size 256)"),
-    (["models/tiny.yaml", "--text", "/nonexistent/t.txt"], "cannot read /nonexistent/t.txt"),
+    (["models/tiny.yaml", "--text", "/nonexistent/t.txt"],
+     "cannot read /nonexistent/t.txt: FileNotFoundError"),
     (["models/tiny.yaml", "--checkpoint", "/nonexistent/ckpt"], "/nonexistent/ckpt"),
     (["models/tiny.yaml", "--graph", "g.png"], "--graph needs"),
 ])

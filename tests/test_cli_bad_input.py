@@ -124,6 +124,16 @@ def test_sizes_are_bounded_by_an_estimate_before_allocating(sets, message):
     assert message in refused(argv)
 
 
+def test_memory_is_bounded_by_what_the_machine_has(monkeypatch):
+    """A model whose weights a small machine cannot hold is refused with the estimate."""
+    from cosim import budget
+
+    argv = [TINY, "--set", "model.vocab_size=1000000", "--tokens", "1"]
+    monkeypatch.setattr(budget, "machine_bytes", lambda: 1 << 30)
+    assert "the weights of tiny (128,216,192 parameters) need about 2.1 GiB, more than " \
+           "the 0.8 GiB this machine can give a run" in refused(argv)
+
+
 def test_a_what_if_model_of_any_size_still_simulates_timing_only():
     code, out, _, _ = cli([TINY, "--numerics", "off", "--set", "model.hidden_size=65536"])
     assert code == 0 and "H=65536" in out and "tokens/s" in out

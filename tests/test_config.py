@@ -39,9 +39,12 @@ def test_released_sizes(name, h, layers, inter):
 
 
 @pytest.mark.parametrize("change, message", [
-    ({"hidden_size": 1001}, "model.hidden_size must be a positive multiple of 8 <= 16,777,216, not 1001"),
-    ({"hidden_size": -8}, "model.hidden_size must be a positive multiple of 8 <= 16,777,216, not -8"),
-    ({"hidden_size": "64"}, "model.hidden_size must be a positive multiple of 8 <= 16,777,216, not '64'"),
+    ({"hidden_size": 1001},
+     "model.hidden_size must be a positive multiple of 8 <= 16,777,216, not 1001"),
+    ({"hidden_size": -8},
+     "model.hidden_size must be a positive multiple of 8 <= 16,777,216, not -8"),
+    ({"hidden_size": "64"},
+     "model.hidden_size must be a positive multiple of 8 <= 16,777,216, not '64'"),
     ({"hiden_size": 64}, "model.hiden_size is not a valid key (did you mean 'hidden_size'?)"),
     ({"variant": "gru"}, "model.variant must be one of 'released', 'paper', not 'gru'"),
     ({"use_lower_bound": 1}, "model.use_lower_bound must be true or false, not 1"),
@@ -124,6 +127,12 @@ def test_assignments_nest_dotted_keys_with_yaml_values():
 def test_assignment_errors_name_the_option(items, message):
     with pytest.raises(ConfigError, match=re.escape(message)):
         parse_assignments(items, "--param")
+
+
+def test_null_is_refused_where_a_union_has_no_none():
+    """Regression: ``lanes: null`` (int or list, not optional) became None and crashed."""
+    with pytest.raises(ConfigError, match=r"schedule\.lanes must be a positive integer .*not null"):
+        load_schedule(None, parse_overrides(["schedule.lanes=null"]))
 
 
 def test_configs_are_frozen():

@@ -25,7 +25,8 @@ from cosim.checkpoint.shard import DTYPES as FILE_DTYPES
 from cosim.checkpoint.shard import write_safetensors
 from cosim.config import load_model, parse_overrides
 from cosim.config.model import ModelConfig
-from cosim.errors import CheckpointError, CosimError
+from cosim.config.schema import show
+from cosim.errors import ArgumentParser, CheckpointError, CosimError, one_line
 from cosim.weights import RandomWeights, WeightSource, expected_tensors
 
 try:
@@ -105,7 +106,8 @@ def write_checkpoint(cfg: ModelConfig, out_dir: str | os.PathLike, source: Weigh
     shard_most = max(sum(math.prod(s) for s in shard.values()) for shard in shards)
     # one shard as written, and a float32 tensor drawn and converted beside it
     check_memory(shard_most * itemsize + 3 * 4 * largest,
-                 f"the shards of {cfg.name} (largest {shard_most * itemsize:,} bytes)")
+                 f"the shards of {cfg.name} (largest {shard_most * itemsize:,} bytes)",
+                 "write a smaller model")
     out = Path(out_dir)
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
         raise CheckpointError(f"{out} exists and is not an empty folder; "
@@ -141,13 +143,13 @@ def _positive(text: str) -> float:
     except ValueError:
         value = math.nan
     if not value > 0 or not math.isfinite(value):
-        raise argparse.ArgumentTypeError(f"must be a positive number, not {text!r}")
+        raise argparse.ArgumentTypeError(f"must be a positive number, not {show(text)}")
     return value
 
 
 def build_parser() -> argparse.ArgumentParser:
     """The command line of ``python -m cosim.checkpoint``."""
-    parser = argparse.ArgumentParser(
+    parser = ArgumentParser(
         prog="python -m cosim.checkpoint",
         description="Write a synthetic hgrn_bit checkpoint (seeded random weights "
                     "in the released Hugging Face layout).")
@@ -165,15 +167,15 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     """Write the checkpoint; print a one-line summary, or ``error: ...`` and return 2."""
-    args = build_parser().parse_args(argv)
-    sets = args.set + ([f"model.seed={args.seed}"] if args.seed is not None else [])
     start = time.perf_counter()
     try:
+        args = build_parser().parse_args(argv)
+        sets = args.set + ([f"model.seed={args.seed}"] if args.seed is not None else [])
         cfg = load_model(args.model, parse_overrides(sets))
         out = write_checkpoint(cfg, args.out_dir, RandomWeights(cfg), args.dtype,
                                int(args.shard_mb * MB))
     except CosimError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"error: {one_line(str(exc))}", file=sys.stderr)
         return 2
     files = sorted(out.glob("*.safetensors"))
     size = sum(f.stat().st_size for f in files)

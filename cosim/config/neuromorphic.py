@@ -13,8 +13,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal, Optional
 
-from cosim.config.schedule import Activity, Numerics
-from cosim.config.schema import spec
+from cosim.config.schedule import Activity, Numerics, StaticPower
+from cosim.config.schema import fail, spec
 
 
 @dataclass(frozen=True)
@@ -43,14 +43,6 @@ class Latency:
 
 
 @dataclass(frozen=True)
-class Power:
-    """Static power of one chip and where it comes from."""
-
-    w: float = spec(doc="watts per chip", ge=0)
-    source: str = spec(doc="where the number comes from")
-
-
-@dataclass(frozen=True)
 class Chip:
     """Chips of ``cores`` cores, ``cores_per_tile`` to a router of a ``width`` x ``height`` mesh.
 
@@ -67,7 +59,6 @@ class Chip:
     def check(self, key: str) -> None:
         tiles = self.mesh_width.value * self.mesh_height.value
         if tiles * self.cores_per_tile.value != self.cores.value:
-            from cosim.config.schema import fail
             fail(f"{key}.cores.value",
                  f"mesh_width x mesh_height x cores_per_tile = "
                  f"{tiles * self.cores_per_tile.value}", self.cores.value)
@@ -108,7 +99,7 @@ class NeuromorphicSchedule:
     core: Core = field(metadata={"doc": "limits of one core"})
     events: Events = field(metadata={"doc": "energy and latency per event"})
     barrier: Latency = field(metadata={"doc": "the time-step barrier (synchronisation)"})
-    static: Power = field(metadata={"doc": "static power per chip"})
+    static: StaticPower = field(metadata={"doc": "static power per chip"})
     sequences: Optional[int] = spec(
         None, doc="sequences in flight through the layer pipeline; null: as many as "
                   "the pipeline has time steps (every stage busy)", gt=0)

@@ -108,7 +108,7 @@ def _convert(tp: Any, value: Any, key: str, base: Path, meta: Any) -> Any:
     origin = typing.get_origin(tp)
     if origin in (Union, types.UnionType):
         args = [a for a in typing.get_args(tp) if a is not type(None)]
-        if value is None:
+        if value is None and len(args) < len(typing.get_args(tp)):     # Optional
             return None
         listed = [a for a in args if typing.get_origin(a) is tuple]
         if isinstance(value, list) and listed:      # e.g. lanes: 4 or [2, 2]

@@ -6,7 +6,8 @@ works on a token of its own sequence). Energy = events x energy per event +
 static power x chips x time. Throughput depends on the sequences in flight:
 with as many as the pipeline has time steps, a token leaves every step; with
 one, a token takes every stage's step in turn (each simulated on its own), and
-every neuron updates in each of them.
+every neuron updates in each of them; with S in between, S tokens leave every
+depth steps, each priced as a step with every stage busy (an upper bound).
 """
 
 from __future__ import annotations
@@ -69,7 +70,7 @@ def energy_of(counts: dict, schedule: NeuromorphicSchedule) -> dict:
 def simulate(graph: nx.DiGraph, cfg: ModelConfig, schedule: NeuromorphicSchedule, *,
              engine: Any = None, tokens: Optional[list[int]] = None,
              progress=None) -> NeuroOutcome:
-    """Map, count and time ``cfg`` on ``schedule``; with ``engine`` and ``tokens``, counted activity.
+    """Map, count and time ``cfg`` on ``schedule``; activity counted with ``engine`` and ``tokens``.
 
     With an engine, each token runs through the fixed-point model and its
     values set who spikes; the report averages the tokens' event counts and
@@ -108,11 +109,9 @@ def simulate(graph: nx.DiGraph, cfg: ModelConfig, schedule: NeuromorphicSchedule
     full = simulate_step(step, mapping, schedule)
     stages = _stage_steps(step, mapping, schedule, full.batch)
     single_s = float(sum(stages))
-    step_s = full.seconds if sequences > 1 else single_s
-    token_s = step_s * (depth / sequences if sequences > 1 else 1.0)
-    tps = 1.0 / token_s
-    soma_per_token = counts["soma_update"] * (depth if sequences == 1 else 1)
-    counts["soma_update"] = soma_per_token
+    tps = 1.0 / single_s if sequences == 1 else sequences / (depth * full.seconds)
+    # every neuron updates in every step; ``sequences`` tokens leave every ``depth`` steps
+    counts["soma_update"] *= depth / sequences
     dynamic = energy_of(counts, schedule)
     dynamic_j = sum(dynamic.values())
     static_w = schedule.static.w * mapping.chips
@@ -207,9 +206,18 @@ def summary_lines(report: dict) -> list[str]:
         f"tokens/s): {report['brain']['design_over_brain_tokens_per_joule']:.3g}x its "
         f"tokens/J; activity: {report['activity']['source']}",
     ]
+    layers = m["layers"]
+    blocks = [v["cores"] for k, v in layers.items() if k.startswith("layer ")]
+    lines.append("  cores per block " + (f"{min(blocks)}-{max(blocks)}" if blocks else "-")
+                 + "; " + ", ".join(f"{k} {v['cores']}" for k, v in layers.items()
+                                    if not k.startswith("layer ")) + "; utilisation: "
+                 f"{m['utilisation']['synaptic_memory_mean']:.0%} of synaptic memory, "
+                 f"{m['utilisation']['neurons_mean']:.0%} of neurons")
     check = n.get("sanafe")
     if check and "skipped" not in check:
-        lines.append(f"  SANA-FE cross-check (one step): energy {check['energy_error']:+.1%}, "
-                     f"time {check['time_error']:+.1%} (with Loihi link buffers "
-                     f"{check['time_error_loihi_link_buffers']:+.1%})")
+        buffers = check.get("time_error_loihi_link_buffers")
+        lines.append(f"  SANA-FE cross-check (one step, its {check['sanafe']['timing_model']} "
+                     f"timing): energy {check['energy_error']:+.1%}, time "
+                     f"{check['time_error']:+.1%}" + ("" if buffers is None else
+                     f" (with Loihi's link buffers {buffers:+.1%})"))
     return lines

@@ -20,6 +20,9 @@ from cosim.config.neuromorphic import NeuromorphicSchedule
 from cosim.config.schema import fail
 from cosim.neuro.network import Group
 
+#: placements tried while the cores a group spans are more than its senders assumed
+PLACEMENTS = 4
+
 
 @dataclass
 class Mapping:
@@ -29,7 +32,8 @@ class Mapping:
     order: list[str]                      # groups in placement (pipeline) order
     core_of: dict[str, np.ndarray]        # group -> core of each neuron
     fan_in: dict[str, np.ndarray]         # group -> stored synapses of each neuron
-    ternary_counts: dict[str, tuple[np.ndarray, np.ndarray]]  # accumulator -> (cores, [core, col] synapses)
+    #: accumulator -> (its cores, synapses [core, input column])
+    ternary_counts: dict[str, tuple[np.ndarray, np.ndarray]]
     cores: int
     chips: int
     neurons_per_core: np.ndarray
@@ -60,6 +64,23 @@ def _fan_in(group: Group, groups: dict[str, Group], rows_nonzero) -> np.ndarray:
     return total
 
 
+def _send_ns(groups: dict[str, Group], spans: dict[str, int],
+             schedule: NeuromorphicSchedule) -> dict[str, float]:
+    """Expected sending time of one neuron of each group, ns, if it fires.
+
+    Its soma update and spike, and a message to every core of a group it feeds
+    through synapses on many cores (ternary weights, a broadcast); ``spans``
+    gives the cores each group occupies.
+    """
+    ev = schedule.events
+    messages = dict.fromkeys(groups, 0)
+    for name, group in groups.items():
+        for src, kind in group.inputs:
+            messages[src] += spans[name] if kind in ("ternary", "broadcast") else 1
+    return {n: ev.soma_update.ns + ev.spike_out.ns + messages[n] * ev.message_out.ns
+            for n in groups}
+
+
 def map_network(groups: dict[str, Group], schedule: NeuromorphicSchedule, rows_nonzero,
                 cols_nonzero_by_rows) -> Mapping:
     """Place ``groups`` on cores.
@@ -68,37 +89,32 @@ def map_network(groups: dict[str, Group], schedule: NeuromorphicSchedule, rows_n
     accumulator; ``cols_nonzero_by_rows(group, starts)`` the nonzero weights of
     each column within the row blocks beginning at ``starts`` (counted from
     the weights, or expected from a density).
+
+    A core takes neurons while they fit its neuron limit and synaptic memory,
+    and while their expected sending time fits the time its synapse pipeline
+    needs when all its synapses fire: otherwise a core of input neurons, each
+    messaging many cores, would set the step while holding almost no synapses.
+    How many cores a group spans is first taken from its synaptic memory (a
+    lower bound), then grown to what a placement gave, until a placement
+    spreads no group wider than assumed (at most ``PLACEMENTS`` placements).
     """
     core = schedule.core
-    max_neurons = core.neurons.value
-    max_bits = core.synapse_memory_bits.value
-    bits_per = core.synapse_bits.value
+    bits_per, max_bits = core.synapse_bits.value, core.synapse_memory_bits.value
     order = sorted(groups, key=lambda n: groups[n].stage)
-    core_of, fan_in = {}, {}
-    neurons, bits = [0], [0.0]
-    for name in order:
-        group = groups[name]
-        need = _fan_in(group, groups, rows_nonzero) * bits_per
-        if need.max(initial=0) > max_bits:
+    fan_in = {n: _fan_in(groups[n], groups, rows_nonzero) for n in order}
+    for name, f in fan_in.items():
+        if f.max(initial=0) * bits_per > max_bits:
             fail("schedule.core.synapse_memory_bits.value",
-                 f"at least {int(need.max())} for one neuron of {name} "
-                 f"({int(need.max() / bits_per)} synapses of {bits_per} bits)", max_bits)
-        cores = np.empty(group.size, dtype=np.int64)
-        i = 0
-        while i < group.size:
-            room_n = max_neurons - neurons[-1]
-            cum = np.cumsum(need[i:i + room_n])
-            take = int(np.searchsorted(cum, max_bits - bits[-1], side="right"))
-            if take == 0:
-                neurons.append(0)
-                bits.append(0.0)
-                continue
-            cores[i:i + take] = len(neurons) - 1
-            neurons[-1] += take
-            bits[-1] += float(cum[take - 1])
-            i += take
-        core_of[name] = cores
-        fan_in[name] = need / bits_per
+                 f"at least {int(f.max() * bits_per)} for one neuron of {name} "
+                 f"({int(f.max())} synapses of {bits_per} bits)", max_bits)
+    spans = {n: max(1, -(-int(f.sum() * bits_per) // max_bits)) for n, f in fan_in.items()}
+    for _ in range(PLACEMENTS):
+        core_of, neurons, bits = _place(order, fan_in, _send_ns(groups, spans, schedule),
+                                        schedule)
+        placed = {n: len(np.unique(c)) for n, c in core_of.items()}
+        if all(placed[n] <= spans[n] for n in spans):
+            break
+        spans = {n: max(spans[n], placed[n]) for n in spans}
     counts = {}
     for name, group in groups.items():
         if group.kind == "accumulator":
@@ -113,6 +129,40 @@ def map_network(groups: dict[str, Group], schedule: NeuromorphicSchedule, rows_n
              f"{schedule.chip.cores.value} per chip", schedule.chip.max.value)
     return Mapping(groups, order, core_of, fan_in, counts, total, chips,
                    np.array(neurons), np.array(bits))
+
+
+def _place(order: list[str], fan_in: dict[str, np.ndarray], send: dict[str, float],
+           schedule: NeuromorphicSchedule) -> tuple[dict, list, list]:
+    """Fill cores in ``order``: (core of each neuron by group, neurons and bits per core)."""
+    core = schedule.core
+    max_neurons, max_bits = core.neurons.value, core.synapse_memory_bits.value
+    bits_per = core.synapse_bits.value
+    budget = max_bits / bits_per * schedule.events.synaptic_op.ns
+    core_of = {}
+    neurons, bits, sending = [0], [0.0], [0.0]
+    for name in order:
+        need = fan_in[name] * bits_per
+        cores = np.empty(len(need), dtype=np.int64)
+        i = 0
+        while i < len(need):
+            cum = np.cumsum(need[i:i + max_neurons - neurons[-1]])
+            take = int(np.searchsorted(cum, max_bits - bits[-1], side="right"))
+            if budget and send[name]:        # zero latencies: no time budget
+                take = min(take, int((budget - sending[-1]) // send[name]))
+            if take <= 0 and neurons[-1] == 0:
+                take = 1                     # a neuron slower than the budget, alone
+            if take <= 0:
+                neurons.append(0)
+                bits.append(0.0)
+                sending.append(0.0)
+                continue
+            cores[i:i + take] = len(neurons) - 1
+            neurons[-1] += take
+            bits[-1] += float(cum[take - 1])
+            sending[-1] += take * send[name]
+            i += take
+        core_of[name] = cores
+    return core_of, neurons, bits
 
 
 def check_payload(schedule: NeuromorphicSchedule) -> None:

@@ -104,7 +104,7 @@ def traffic(mapping: Mapping, masks: dict[str, np.ndarray]) -> Traffic:
     del neuron, dst
     uniq, inverse = np.unique(key, return_inverse=True)
     del key
-    synapses = np.bincount(inverse, weights=syn, minlength=len(uniq)).astype(np.float32)
+    synapses = np.bincount(inverse, weights=syn, minlength=len(uniq))
     neuron = (uniq // (mapping.cores + 1)).astype(np.int32)
     dst = (uniq % (mapping.cores + 1)).astype(np.int32)
     return Traffic(neuron_core[neuron], neuron, dst, synapses, spiking, len(neuron_core))

@@ -6,18 +6,22 @@ feeder issues the operand beats: each issue reads the same addresses in every
 lane's memories (synchronous reads, registered on ``en``) plus the shared
 constant and weight words, and the beat is handed to the selected unit of
 every lane at once, only when that unit is ready in *every* lane
-(``valid = fvalid and all_ready``). The lanes therefore consume identical beat
-sequences whatever each unit's latency, and a lane whose unit ran slower
+(``valid = fvalid and all_ready``; a unit's ready never depends on its valid,
+so this makes no combinational loop). The lanes therefore consume identical
+beat sequences whatever each unit's latency, and a lane whose unit ran slower
 would stall the others instead of drifting out of step; results are written
 by per-lane counters, and an instruction ends only when all lanes are done.
+The recurrent state starts at zero (register and block-RAM initial values);
+a new sequence starts from a fresh configuration.
 
 Ports: ``i_*`` the host's input vector (one element of every lane per beat,
 lane 0 in the low bits), ``o_*`` the program's output vector in the same
 packing; with streamed weights ``w_addr``/``w_valid``/``w_ready``/``w_data``
 is the weight port (``w_data`` must be the word at ``w_addr`` while
 ``w_valid``; the sequencer asks for the words of each mat-vec in order).
-Units: the ``rtl`` units through their valid/ready streams (their ``o_ready``
-is tied high: every result is written the cycle it appears).
+Units: the ``rtl`` units through their valid/ready streams (``o_ready`` is
+high but for the mat-vec's, which is the dequantiser's ``i_ready``: every
+result is written the cycle it appears).
 """
 
 from __future__ import annotations
