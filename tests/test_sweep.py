@@ -180,6 +180,9 @@ def test_a_sweep_runs_on_an_external_cluster_and_resumes(tmp_path, cluster):
     assert main([str(path), "--out", str(local), "--workers", "1", "--no-progress"]) == 0
     assert {r["key"]: r["metrics"] for r in Store(local / STORE, "t").rows()} == \
         {r["key"]: r["metrics"] for r in rows}
+    shrunk = [str(sweep_file(tmp_path, axes={"schedule.lanes": [1]}))] + args[1:]
+    assert main(shrunk) == 0         # the tables hold this plan's points, not the store's
+    assert len((out / "points.csv").read_text().splitlines()) == 2     # header, lanes=1
 
 
 def test_nsga2_resumes_by_asking_the_same_points(tmp_path, cluster):

@@ -58,6 +58,7 @@ def run(args: argparse.Namespace) -> tuple[Path, dict, int]:
     total = min(total, plan.size)
     bar = None
     evaluated = 0
+    wanted: set[str] = set()        # this plan's points (the store may hold older ones)
     try:
         batches = sampler(plan)
         rows = None
@@ -67,6 +68,7 @@ def run(args: argparse.Namespace) -> tuple[Path, dict, int]:
             except StopIteration:
                 break
             known = store.keys()
+            wanted.update(p.key for p in batch)
             stored = sum(1 for k in {p.key for p in batch} if k in known)
             if bar is None:      # points already stored do not count towards the rate
                 bar = _bar(total, stored, args.no_progress)
@@ -86,7 +88,7 @@ def run(args: argparse.Namespace) -> tuple[Path, dict, int]:
         if bar is not None:
             bar.close()
         engine.close()
-    files = write_all(out, plan, store.rows())
+    files = write_all(out, plan, [r for r in store.rows() if r["key"] in wanted])
     store.close()
     return out, files, evaluated
 
