@@ -58,8 +58,9 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-def core_file(top: str, streamed: bool) -> str:
-    """The FuseSoC CAPI2 description of the folder."""
+def core_file(top: str, sources: list[str], streamed: bool) -> str:
+    """The FuseSoC CAPI2 description of the folder (``sources``: the Verilog files,
+    dependencies first)."""
     mems = [FILES["instr"], FILES["const"]] + ([] if streamed else [FILES["weights"]])
     vectors = ["stimulus.hex", "expected.hex"] + ([FILES["weights"]] if streamed else [])
     user = "\n".join(f"      - {m}: {{copyto: {m}}}" for m in mems)
@@ -70,7 +71,7 @@ description: MatMul-free LM accelerator exported by python -m rtl.export
 
 filesets:
   rtl:
-    files: [{top}.v]
+    files: [{", ".join(sources)}]
     file_type: verilogSource
   images:
     files:
@@ -214,7 +215,7 @@ def simulate(b: Build, folder: Path, simulator: str, backpressure: bool) -> dict
     """Run the bench in ``folder``; write sim/ and return result.json's content."""
     with tempfile.TemporaryDirectory() as work:       # build products stay out of DIR
         _write(Path(work), b.files)
-        run = bench.run(Path(work), [f"{bench.BENCH_NAME}.v", f"{b.top}.v"], simulator,
+        run = bench.run(Path(work), [f"{bench.BENCH_NAME}.v", *b.sources], simulator,
                         backpressure=backpressure)
     d, p = b.design, b.program
     tokens = len(b.lane_tokens[0])
@@ -258,8 +259,8 @@ def write_folder(cfg, schedule, source, tokens: list[int], out: Path, *,
         raise CosimError(f"cannot write --out {out}: {exc.strerror or exc}") from None
     try:
         b = make(cfg, schedule, PreparedWeights(cfg, source), tokens)
-        b.files["files.f"] = f"{b.top}.v\n"
-        b.files[f"{b.top}.core"] = core_file(b.top, not b.design.resident)
+        b.files["files.f"] = "".join(f"{f}\n" for f in b.sources)
+        b.files[f"{b.top}.core"] = core_file(b.top, b.sources, not b.design.resident)
         b.files["Makefile"] = makefile(b.top)
         b.files["README.md"] = readme(b)
         _write(tmp, b.files)

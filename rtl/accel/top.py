@@ -39,6 +39,7 @@ from rtl.accel.encode import (
     weight_words,
 )
 from rtl.accel.memory import rom
+from rtl.accel.modules import dequant_unit, module_name, stream_unit
 from rtl.rowwise import RECUR_PAPER, RECUR_RELEASED
 from rtl.units import UNITS
 
@@ -63,10 +64,6 @@ def unit_params(d: Design, unit: str, n: int = 0) -> dict:
     elif unit == "quantize":
         params.update(n=n)
     return params
-
-
-def _unit(name: str, params: dict):
-    return UNITS[name].build(params)
 
 
 class Bundle:
@@ -109,8 +106,9 @@ def chain(sel, xs, x_out):
 
 
 @block
-def lane(clk, rst, d: Design, ctl: dict, in_data, ready, done, rda):
-    """One lane: its memories and units, fed by the shared sequencer's ``ctl`` signals."""
+def lane(clk, rst, d: Design, ctl: dict, in_data, ready, done, rda, index: int):
+    """Lane ``index``: its memories and units, fed by the shared sequencer's ``ctl``
+    signals; each unit is an instance of its own Verilog module."""
     num = d.numerics
     bits, abits, tp = num.rowwise.bits, num.activation_bits, d.tp
     vmin, vmax = -(1 << (bits - 1)), 1 << (bits - 1)
@@ -139,21 +137,25 @@ def lane(clk, rst, d: Design, ctl: dict, in_data, ready, done, rda):
     accbits = num.accumulator_bits
     mv = ports(qw + 2 * tp + 1, accbits)
     dq_ready = Signal(bool(0))
-    units = [("rowwise", unit_params(d, "rowwise"), row, one),
-             ("matvec", unit_params(d, "matvec"), mv, dq_ready)]
-    units += [("rmsnorm", unit_params(d, "rmsnorm", n), p, one)
+    units = [("rowwise", "", unit_params(d, "rowwise"), row, one),
+             ("matvec", "", unit_params(d, "matvec"), mv, dq_ready)]
+    units += [("rmsnorm", n, unit_params(d, "rmsnorm", n), p, one)
               for n, p in zip(d.rms_sizes, rms)]
-    units += [("quantize", unit_params(d, "quantize", n), p, one)
+    units += [("quantize", n, unit_params(d, "quantize", n), p, one)
               for n, p in zip(d.quant_sizes, qnt)]
-    insts = [_unit(name, params)(clk, rst, p.i_valid, p.i_ready, p.i_data, p.o_valid, o_ready,
-                                 p.o_data) for name, params, p, o_ready in units]
+    insts = [stream_unit(clk, rst, p.i_valid, p.i_ready, p.i_data, p.o_valid, o_ready, p.o_data,
+                         unit_fn=UNITS[name].build(params), module=module_name(name, params),
+                         label=f"u_lane{index}_{name}{n}")
+             for name, n, params, p, o_ready in units]
     acc = Signal(intbv(0, min=-(1 << (accbits - 1)), max=1 << (accbits - 1)))
     absmax = Signal(intbv(1, min=0, max=1 << bits))
     gain = Signal(intbv(0, min=0, max=(1 << bits) << num.scale_bits))
     dq_valid = Signal(bool(0))
     dq_y = Signal(intbv(0, min=vmin, max=vmax))
-    insts.append(dequant(clk, rst, mv.o_valid, dq_ready, acc, gain, ctl.shm1, dq_valid,
-                         one, dq_y))
+    insts.append(dequant_unit(clk, rst, mv.o_valid, dq_ready, acc, gain, ctl.shm1, dq_valid,
+                              one, dq_y, unit_fn=dequant,
+                              module=module_name("dequant", unit_params(d, "dequant")),
+                              label=f"u_lane{index}_dequant"))
 
     rms_v, rms_d = Signal(bool(0)), Signal(intbv(0)[bits:])
     q_v, q_d = Signal(bool(0)), Signal(intbv(0)[abits + bits:])
@@ -405,7 +407,7 @@ def core(clk, rst, i_valid, i_ready, i_data, o_valid, o_ready, o_data, w_valid, 
         return sl
 
     insts += [unpack(k, s) for k, s in enumerate(ins)]
-    insts += [lane(clk, rst, d, ctl, ins[k], readies[k], dones[k], rdas[k])
+    insts += [lane(clk, rst, d, ctl, ins[k], readies[k], dones[k], rdas[k], k)
               for k in range(lanes)]
 
     @always_comb
