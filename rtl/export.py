@@ -1,7 +1,8 @@
 """``python -m rtl.export MODEL.yaml --out DIR``: the accelerator as a self-contained FPGA project.
 
-The folder holds the Verilog of the top level (one module: MyHDL flattens the
-units into it; its name carries the design's parameters), ``files.f``, a
+The folder holds one Verilog file per module (the top level and each unit
+module it instantiates, see :mod:`rtl.accel.modules`; every name carries its
+parameters), ``files.f``, a
 FuseSoC CAPI2 core with ``sim`` (Icarus), ``lint`` (Verilator) and ``synth``
 (Yosys, ECP5) targets, the ``$readmemh`` images of the instruction ROM,
 constants, weights and the bench's stimulus and golden outputs, the
@@ -166,6 +167,10 @@ def readme(b: Build) -> str:
         ("recurrent state", d.sdepth, bits, ""),
         ("quantised activations", d.qdepth, d.tp * d.numerics.activation_bits, "")]
     c = d.cfg
+    modules = [(f"`{m.name}.v`", m.unit, " ".join(f"{k}={v}" for k, v, _ in m.fields),
+                ", ".join(m.instances)) for m in b.units.values()]
+    keys = sorted({(k, why) for m in b.units.values() for k, _, why in m.fields})
+    legend = "; ".join(f"{k}: {why}" for k, why in keys)
     return f"""# {b.top}
 
 The MatMul-free LM accelerator of model `{c.name}` ({c.variant} MLGRU,
@@ -186,6 +191,18 @@ weight stream.
 
 Values are signed {bits}-bit fixed point with {d.numerics.rowwise.frac} fractional bits.
 
+## Modules
+
+`{b.top}.v` is the top level: the sequencer, the lanes' memories and
+muxes, and one instance per lane of each unit module below. Each unit module
+is converted from its MyHDL unit on its own; its name is the unit followed
+by the parameters its Verilog depends on, so equal parameters share one
+module. `files.f` lists the files, dependencies first.
+
+{_table(("file", "unit", "parameters in the name", "instances"), modules)}
+
+Keys: {legend}.
+
 ## Memory map (per lane unless shared)
 
 {_table(("memory", "words", "width", "file"), memories)}
@@ -200,7 +217,7 @@ Instruction word fields (LSB first): {fields}.
   PASS or FAIL and exits non-zero on FAIL; `+nobp` turns off the random
   back-pressure.
 - `make lint`: `verilator --lint-only -Wall`; the only waivers are line-local
-  WIDTH waivers explained at the top of the Verilog file.
+  WIDTH waivers, each after a `// width:` comment that gives its reason.
 - FuseSoC: `fusesoc --cores-root . run --target sim|lint|synth
   mmfree-cosim:accel:{b.top}`.
 """

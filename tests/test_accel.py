@@ -82,8 +82,8 @@ def test_icarus_cycles_match_simpy_and_mutants_fail(streamed, tmp_path):
     one flipped bit of an instruction's operand field, or of one weight, makes it fail."""
     work = tmp_path / "m"
     shutil.copytree(streamed, work)
-    run = bench.run(work, [f"{bench.BENCH_NAME}.v", f"{_top(work)}.v"], "icarus",
-                    backpressure=False)
+    run = bench.run(work, [f"{bench.BENCH_NAME}.v", *(work / "files.f").read_text().split()],
+                    "icarus", backpressure=False)
     assert run.passed, run.log
     d = _one_layer_design()
     predicted = predict(d.program, measure(d), weight_rate(d))

@@ -22,7 +22,7 @@ from cosim.sim.program_timing import predict
 from rtl.accel import bench
 from rtl.accel.encode import Design, constants, design, instruction_words, weight_words
 from rtl.accel.memory import hex_image
-from rtl.accel.modules import elaborate, modules_of, verilog_text
+from rtl.accel.modules import Module, elaborate, modules_of, verilog_text
 from rtl.accel.timing import measure
 from rtl.accel.top import FILES, build
 from rtl.harness import waive_widths
@@ -47,12 +47,12 @@ class Build:
     timings: dict                            # measured unit timings (rtl.accel.timing)
     predicted: float                         # SimPy cycles per token
     files: dict[str, str] = field(default_factory=dict)
-    modules: list[str] = field(default_factory=list)   # Verilog modules, top last
+    units: dict[str, Module] = field(default_factory=dict)   # unit modules the top uses
 
     @property
     def sources(self) -> list[str]:
-        """The Verilog files of the design in dependency order (``files.f``)."""
-        return [f"{m}.v" for m in self.modules]
+        """The Verilog files of the design, dependencies first (``files.f``)."""
+        return [f"{m}.v" for m in self.units] + [f"{self.top}.v"]
 
     @property
     def top(self) -> str:
@@ -144,10 +144,9 @@ def make(cfg: ModelConfig, schedule: ScheduleConfig, weights, tokens: list[int],
     if verilog:
         inst = elaborate(lambda: top(**ports))
         text = verilog_text(inst, b.top)
-        units = modules_of(inst)
-        b.files.update({f"{m}.v": t for m, t in units.items()})
-        b.files[f"{b.top}.v"] = waive_widths(text, units)
-        b.modules = [*units, b.top]
+        b.units = modules_of(inst)
+        b.files.update({f"{m.name}.v": m.text for m in b.units.values()})
+        b.files[f"{b.top}.v"] = waive_widths(text, {m.name: m.text for m in b.units.values()})
     n_tok = len(tokens)
     b.files[f"{bench.BENCH_NAME}.v"] = bench.bench_text(
         b.top, lanes=d.lanes, bits=bits, in_beats=program.in_size,

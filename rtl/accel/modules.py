@@ -2,19 +2,18 @@
 
 MyHDL flattens a design into one module. To export one module per unit, each
 unit instance of the top level sits in a wrapper block with user-defined
-Verilog code (MyHDL's documented mechanism): the MyHDL simulation runs the real
-unit inside the wrapper, while conversion emits only a module instance, with
-the wrapper's outputs marked ``driven`` and its inputs ``read``. The module
-itself is the unit converted alone (:func:`modules_of` finds every wrapper in
-the elaborated top and converts each module name once), so Verilog is still
-MyHDL's output; what is written by hand here is the instance line and the
-naming scheme.
+Verilog code (MyHDL's documented mechanism, as :func:`rtl.accel.memory.rom`
+uses it): the MyHDL simulation runs the real unit inside the wrapper, while
+conversion emits only an instance of the unit's module, with the wrapper's
+outputs marked ``driven`` and its inputs ``read``. The module itself is the
+unit converted alone (:func:`modules_of` finds every wrapper in the elaborated
+top and converts each module once, on copies of its first instance's ports),
+so all logic is still MyHDL's output; what is written by hand here is the
+instance template and the naming scheme.
 
-A module's name carries the parameters its Verilog depends on, in a short
-fixed order (``matvec_tp4_c64_st2_a8_acc24``: TP, columns, registered tree
-stages, activation and accumulator bits; ``q24f16``: the row-wise Q format),
-so equal parameters give one shared module file and two exports of one design
-give identical names.
+A module's name is its unit followed by the parameters its Verilog depends on,
+each a short key and its value (:func:`name_fields`), so equal parameters give
+one shared module file and two exports of one design give the same names.
 """
 
 from __future__ import annotations
@@ -22,6 +21,7 @@ from __future__ import annotations
 import re
 import tempfile
 import warnings
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import myhdl
@@ -30,40 +30,57 @@ import myhdl._simulator
 from myhdl import Signal, ToVerilogWarning, block
 from myhdl._block import _Block
 
+from rtl.accel.dequant import dequant
 from rtl.harness import waive_widths
+from rtl.matvec import default_stages
 from rtl.spec import numerics_of
+from rtl.units import UNITS
+
+
+def name_fields(unit: str, params: dict) -> list[tuple[str, int, str]]:
+    """(key, value, meaning) of every parameter in the module name of ``unit``."""
+    num = numerics_of(params)
+    q = ("q", num.rowwise.bits, "row-wise bits")
+    f = ("f", num.rowwise.frac, "row-wise fractional bits")
+    a = ("a", num.activation_bits, "activation bits")
+    acc = ("acc", num.accumulator_bits, "accumulator bits")
+    n = ("n", params.get("n"), "elements per vector")
+    if unit == "matvec":
+        stages = params.get("stages")
+        return [("tp", params["tp"], "weights per beat"), ("c", params["cols"], "columns"),
+                ("st", default_stages(params["tp"]) if stages is None else stages,
+                 "registered adder-tree levels"), a, acc]
+    if unit == "quantize":
+        return [n, q, a]
+    if unit == "rmsnorm":
+        r = num.rsqrt
+        eps = int(float(params.get("eps", 1e-6)) * 4.0 ** num.rowwise.frac + 0.5)
+        return [n, q, f, ("rs", r.lut_bits, "rsqrt seed-table address bits"),
+                ("nr", r.newton_steps, "Newton steps"), ("rf", r.frac, "rsqrt fractional bits"),
+                ("e", eps, "eps in units of 2^-2f")]
+    if unit == "rowwise":
+        s = num.sigmoid
+        shape = (("pwl", s.segments, "sigmoid segments") if s.method == "pwl"
+                 else ("lut", s.lut_entries, "sigmoid table entries"))
+        return [q, f, shape, ("r", s.input_range, "sigmoid input range")]
+    if unit == "dequant":
+        return [acc, q, ("s", num.scale_bits, "weight-scale mantissa bits")]
+    raise ValueError(f"no module name for unit {unit!r}")
 
 
 def module_name(unit: str, params: dict) -> str:
     """The Verilog module (and file) name of ``unit`` with ``params``."""
-    num = numerics_of(params)
-    q = f"q{num.rowwise.bits}f{num.rowwise.frac}"
-    if unit == "matvec":
-        from rtl.matvec import _check
-        tp, cols, stages = _check(params)
-        return (f"matvec_tp{tp}_c{cols}_st{stages}_a{num.activation_bits}"
-                f"_acc{num.accumulator_bits}")
-    if unit == "quantize":
-        return f"quantize_n{params['n']}_q{num.rowwise.bits}_a{num.activation_bits}"
-    if unit == "rmsnorm":
-        eps = int(float(params.get("eps", 1e-6)) * 4.0 ** num.rowwise.frac + 0.5)
-        r = num.rsqrt
-        return f"rmsnorm_n{params['n']}_{q}_r{r.lut_bits}n{r.newton_steps}f{r.frac}_e{eps}"
-    if unit == "rowwise":
-        s = num.sigmoid
-        shape = f"pwl{s.segments}" if s.method == "pwl" else f"lut{s.lut_entries}"
-        return f"rowwise_{q}_{shape}r{s.input_range}"
-    if unit == "dequant":
-        return f"dequant_acc{num.accumulator_bits}_{q}_s{num.scale_bits}"
-    raise ValueError(f"no module name for unit {unit!r}")
+    return "_".join([unit] + [f"{k}{v}" for k, v, _ in name_fields(unit, params)])
 
 
 @block
-def stream_unit(clk, rst, i_valid, i_ready, i_data, o_valid, o_ready, o_data, *, unit_fn,
-                module, label):
-    """``unit_fn`` (a block with the eight stream ports) in simulation, an instance of
-    ``module`` named ``label`` in Verilog."""
-    inst = unit_fn(clk, rst, i_valid, i_ready, i_data, o_valid, o_ready, o_data)
+def stream_unit(clk, rst, i_valid, i_ready, i_data, o_valid, o_ready, o_data, *, unit,
+                params, label):
+    """The registered ``unit`` with ``params`` in simulation; in Verilog an instance,
+    named ``label``, of its module."""
+    module = module_name(unit, params)
+    inst = UNITS[unit].build(params)(clk, rst, i_valid, i_ready, i_data, o_valid, o_ready,
+                                     o_data)
     for s in (i_ready, o_valid, o_data):
         s.driven = "wire"
     for s in (clk, rst, i_valid, i_data, o_ready):
@@ -81,9 +98,11 @@ $module $label (
 
 @block
 def dequant_unit(clk, rst, i_valid, i_ready, acc, gain, shm1, o_valid, o_ready, y, *,
-                 unit_fn, module, label):
-    """The dequantiser ``unit_fn`` in simulation, an instance of ``module`` in Verilog."""
-    inst = unit_fn(clk, rst, i_valid, i_ready, acc, gain, shm1, o_valid, o_ready, y)
+                 params, label):
+    """The dequantiser in simulation; in Verilog an instance, named ``label``, of its
+    module."""
+    module = module_name("dequant", params)
+    inst = dequant(clk, rst, i_valid, i_ready, acc, gain, shm1, o_valid, o_ready, y)
     for s in (i_ready, o_valid, y):
         s.driven = "wire"
     for s in (clk, rst, i_valid, acc, gain, shm1, o_ready):
@@ -97,8 +116,6 @@ $module $label (
   .gain($gain), .shm1($shm1), .o_valid($o_valid), .o_ready($o_ready), .y($y)
 );
 """
-
-WRAPPERS = (stream_unit, dequant_unit)
 
 
 def _fresh_names() -> None:
@@ -137,26 +154,41 @@ def verilog_text(inst, name: str) -> str:
     return text.lstrip("\n")
 
 
+@dataclass
+class Module:
+    """One unit module of an export: its Verilog and the top's instances of it."""
+
+    name: str
+    unit: str
+    fields: list
+    text: str = ""
+    instances: list[str] = field(default_factory=list)
+
+
 def _wrappers(inst) -> list:
     """Every wrapper block under ``inst``, depth first in elaboration order."""
     found = []
     for sub in inst.subs:
         if isinstance(sub, _Block):
-            if any(sub.func is w.func for w in WRAPPERS):
+            if sub.func in (stream_unit.func, dequant_unit.func):
                 found.append(sub)
             else:
                 found += _wrappers(sub)
     return found
 
 
-def modules_of(top) -> dict[str, str]:
-    """{module name: waived Verilog text} of every unit module the elaborated ``top``
-    instantiates, each converted once, on fresh copies of its first instance's ports."""
-    texts: dict[str, str] = {}
+def modules_of(top) -> dict[str, Module]:
+    """Every unit module the elaborated ``top`` instantiates, in order of first use,
+    each converted once (on fresh copies of its first instance's ports) and waived."""
+    found: dict[str, Module] = {}
     for w in _wrappers(top):
-        name = w.kwargs["module"]
-        if name in texts:
-            continue
-        unit_fn, ports = w.kwargs["unit_fn"], [Signal(s._init) for s in w.args]
-        texts[name] = waive_widths(verilog_text(elaborate(lambda: unit_fn(*ports)), name))
-    return texts
+        unit = w.kwargs.get("unit", "dequant")
+        name = module_name(unit, w.kwargs["params"])
+        if name not in found:
+            found[name] = Module(name, unit, name_fields(unit, w.kwargs["params"]))
+            ports = [Signal(s._init) for s in w.args]
+            fn = dequant if unit == "dequant" else UNITS[unit].build(w.kwargs["params"])
+            text = verilog_text(elaborate(lambda: fn(*ports)), name)
+            found[name].text = waive_widths(text)
+        found[name].instances.append(w.kwargs["label"])
+    return found

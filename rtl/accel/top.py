@@ -29,7 +29,6 @@ from __future__ import annotations
 from myhdl import ConcatSignal, Signal, always, always_comb, block, concat, enum, intbv
 
 from cosim.config.schema import as_dict
-from rtl.accel.dequant import dequant
 from rtl.accel.encode import (
     OPCODES,
     Design,
@@ -39,9 +38,8 @@ from rtl.accel.encode import (
     weight_words,
 )
 from rtl.accel.memory import rom
-from rtl.accel.modules import dequant_unit, module_name, stream_unit
+from rtl.accel.modules import dequant_unit, stream_unit
 from rtl.rowwise import RECUR_PAPER, RECUR_RELEASED
-from rtl.units import UNITS
 
 OP_IN, OP_RMS, OP_QUANT, OP_MV, OP_ROW, OP_OUT = (OPCODES[k] for k in (
     "in", "rmsnorm", "quantize", "matvec", "row", "out"))
@@ -144,8 +142,7 @@ def lane(clk, rst, d: Design, ctl: dict, in_data, ready, done, rda, index: int):
     units += [("quantize", n, unit_params(d, "quantize", n), p, one)
               for n, p in zip(d.quant_sizes, qnt)]
     insts = [stream_unit(clk, rst, p.i_valid, p.i_ready, p.i_data, p.o_valid, o_ready, p.o_data,
-                         unit_fn=UNITS[name].build(params), module=module_name(name, params),
-                         label=f"u_lane{index}_{name}{n}")
+                         unit=name, params=params, label=f"u_lane{index}_{name}{n}")
              for name, n, params, p, o_ready in units]
     acc = Signal(intbv(0, min=-(1 << (accbits - 1)), max=1 << (accbits - 1)))
     absmax = Signal(intbv(1, min=0, max=1 << bits))
@@ -153,8 +150,7 @@ def lane(clk, rst, d: Design, ctl: dict, in_data, ready, done, rda, index: int):
     dq_valid = Signal(bool(0))
     dq_y = Signal(intbv(0, min=vmin, max=vmax))
     insts.append(dequant_unit(clk, rst, mv.o_valid, dq_ready, acc, gain, ctl.shm1, dq_valid,
-                              one, dq_y, unit_fn=dequant,
-                              module=module_name("dequant", unit_params(d, "dequant")),
+                              one, dq_y, params=unit_params(d, "dequant"),
                               label=f"u_lane{index}_dequant"))
 
     rms_v, rms_d = Signal(bool(0)), Signal(intbv(0)[bits:])
