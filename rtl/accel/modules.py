@@ -31,6 +31,7 @@ from myhdl import Signal, ToVerilogWarning, block
 from myhdl._block import _Block
 
 from rtl.accel.dequant import dequant
+from rtl.accel.memory import rom, rom_module, rom_name
 from rtl.harness import waive_widths
 from rtl.matvec import default_stages
 from rtl.spec import numerics_of
@@ -156,7 +157,7 @@ def verilog_text(inst, name: str) -> str:
 
 @dataclass
 class Module:
-    """One unit module of an export: its Verilog and the top's instances of it."""
+    """One module of an export below the top: its Verilog and the top's instances."""
 
     name: str
     unit: str
@@ -170,25 +171,35 @@ def _wrappers(inst) -> list:
     found = []
     for sub in inst.subs:
         if isinstance(sub, _Block):
-            if sub.func in (stream_unit.func, dequant_unit.func):
+            if sub.func in (stream_unit.func, dequant_unit.func, rom.func):
                 found.append(sub)
             else:
                 found += _wrappers(sub)
     return found
 
 
+def _unit_text(unit: str, params: dict, ports: tuple, name: str) -> str:
+    """The unit converted alone, on fresh copies of one instance's ports."""
+    fn = dequant if unit == "dequant" else UNITS[unit].build(params)
+    copies = [Signal(s._init) for s in ports]
+    return waive_widths(verilog_text(elaborate(lambda: fn(*copies)), name))
+
+
 def modules_of(top) -> dict[str, Module]:
-    """Every unit module the elaborated ``top`` instantiates, in order of first use,
-    each converted once (on fresh copies of its first instance's ports) and waived."""
+    """Every module the elaborated ``top`` instantiates, in order of first use, each
+    made once: units converted by MyHDL, ROMs from :func:`rtl.accel.memory.rom_module`."""
     found: dict[str, Module] = {}
     for w in _wrappers(top):
-        unit = w.kwargs.get("unit", "dequant")
-        name = module_name(unit, w.kwargs["params"])
+        kw = w.kwargs
+        if w.func is rom.func:
+            fields = [("w", kw["width"], "bits a word"), ("d", kw["depth"], "words")]
+            name, unit, label = rom_name(kw["width"], kw["depth"]), "rom", kw["tag"]
+        else:
+            unit, label = kw.get("unit", "dequant"), kw["label"]
+            name, fields = module_name(unit, kw["params"]), name_fields(unit, kw["params"])
         if name not in found:
-            found[name] = Module(name, unit, name_fields(unit, w.kwargs["params"]))
-            ports = [Signal(s._init) for s in w.args]
-            fn = dequant if unit == "dequant" else UNITS[unit].build(w.kwargs["params"])
-            text = verilog_text(elaborate(lambda: fn(*ports)), name)
-            found[name].text = waive_widths(text)
-        found[name].instances.append(w.kwargs["label"])
+            text = (rom_module(kw["width"], kw["depth"]) if unit == "rom"
+                    else _unit_text(unit, kw["params"], w.args, name))
+            found[name] = Module(name, unit, fields, text)
+        found[name].instances.append(label)
     return found
