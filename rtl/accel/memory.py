@@ -59,7 +59,7 @@ def rom(clk, en, addr, q, *, words, width, depth, file, tag):
     if len(addr) != bits_for(depth) or len(q) != width:
         raise ValueError(f"ROM {tag}: addr of {len(addr)} bits and q of {len(q)} for "
                          f"{depth} words of {width} bits")
-    module = rom_name(width, depth)
+    module = rom_name(width, depth)  # noqa: F841 (read by verilog_code)
     mask = (1 << width) - 1
     table = tuple(int(w) & mask for w in words) + (0,) * (depth - len(words))
     signed = q.min is not None and q.min < 0

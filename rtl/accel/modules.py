@@ -79,7 +79,7 @@ def stream_unit(clk, rst, i_valid, i_ready, i_data, o_valid, o_ready, o_data, *,
                 params, label):
     """The registered ``unit`` with ``params`` in simulation; in Verilog an instance,
     named ``label``, of its module."""
-    module = module_name(unit, params)
+    module = module_name(unit, params)  # noqa: F841 (read by verilog_code)
     inst = UNITS[unit].build(params)(clk, rst, i_valid, i_ready, i_data, o_valid, o_ready,
                                      o_data)
     for s in (i_ready, o_valid, o_data):
@@ -102,7 +102,7 @@ def dequant_unit(clk, rst, i_valid, i_ready, acc, gain, shm1, o_valid, o_ready, 
                  params, label):
     """The dequantiser in simulation; in Verilog an instance, named ``label``, of its
     module."""
-    module = module_name("dequant", params)
+    module = module_name("dequant", params)  # noqa: F841 (read by verilog_code)
     inst = dequant(clk, rst, i_valid, i_ready, acc, gain, shm1, o_valid, o_ready, y)
     for s in (i_ready, o_valid, y):
         s.driven = "wire"
