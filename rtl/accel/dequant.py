@@ -30,6 +30,7 @@ from myhdl import Signal, always, always_comb, block, concat, intbv
 from cosim.numerics.fixed import WeightScale
 from rtl.accel.encode import SHIFT_BITS
 from rtl.flow import stream_ctrl
+from rtl.rowwise import _field_in, field_signals, pack
 from rtl.spec import UnitSpec, fixed_of, numerics_of
 from rtl.stream import Field, Layout
 
@@ -68,20 +69,6 @@ def _register(clk, en, x, y):
         if en:
             y.next = x
     return reg
-
-
-@block
-def _slice(x, lo, hi, signed, y):
-    """y = x[hi:lo], as a signed value when ``signed``."""
-    if signed:
-        @always_comb
-        def sl():
-            y.next = x[hi:lo].signed()
-    else:
-        @always_comb
-        def sl():
-            y.next = x[hi:lo]
-    return sl
 
 
 @block
@@ -132,10 +119,10 @@ def dequant(clk, rst, i_valid, i_ready, acc, gain, shm1, o_valid, o_ready, y):
     for alo, ahi, asigned in _limbs(accbits, True):
         a = Signal(intbv(0, min=-(1 << (ahi - alo - 1)), max=1 << (ahi - alo - 1))) \
             if asigned else Signal(intbv(0)[ahi - alo:])
-        insts.append(_slice(acc_r, alo, ahi, asigned, a))
+        insts.append(_field_in(acc_r, a, alo, ahi - alo, asigned))
         for glo, ghi, _ in _limbs(gainbits, False):
             g = Signal(intbv(0)[ghi - glo:])
-            insts.append(_slice(gain_r, glo, ghi, False, g))
+            insts.append(_field_in(gain_r, g, glo, ghi - glo, False))
             corners = [a.min * (g.max - 1), (a.max - 1) * (g.max - 1)]
             p = _signal(min(corners), max(corners))
             insts.append(_mul(clk, en, a, g, p))
@@ -261,26 +248,17 @@ def edge_stimulus(params: dict) -> list:
 
 def build(params: dict):
     """The dequantiser with the contract's eight ports (i_data = acc, gain, shm1)."""
-    accbits, gainbits, bits = _widths(params)
+    bits = _widths(params)[2]
     layout = in_layout(params)
 
     @block
     def unit(clk, rst, i_valid, i_ready, i_data, o_valid, o_ready, o_data):
-        acc = Signal(intbv(0, min=-(1 << (accbits - 1)), max=1 << (accbits - 1)))
-        gain = Signal(intbv(0)[gainbits:])
-        shm1 = Signal(intbv(0)[SHIFT_BITS:])
+        f = field_signals(layout)
         y = Signal(intbv(0, min=-(1 << (bits - 1)), max=1 << (bits - 1)))
-        ga, gs = layout.offsets["gain"], layout.offsets["shm1"]
-
-        @always_comb
-        def fields():
-            acc.next = i_data[accbits:].signed()
-            gain.next = i_data[gs:ga]
-            shm1.next = i_data[gs + SHIFT_BITS:gs]
-            o_data.next = y[bits:]
-
-        return fields, dequant(clk, rst, i_valid, i_ready, acc, gain, shm1, o_valid,
-                               o_ready, y)
+        fields = [_field_in(i_data, f[x.name], layout.offsets[x.name], x.width, x.signed)
+                  for x in layout.fields]
+        return fields, pack(o_data, [y]), dequant(clk, rst, i_valid, i_ready, f["acc"],
+                                                  f["gain"], f["shm1"], o_valid, o_ready, y)
 
     return unit
 
