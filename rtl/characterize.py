@@ -167,10 +167,12 @@ def place_and_route(top: str, workdir: Path, seed: int) -> float:
 
 def critical_path(top: str, workdir: Path) -> list:
     """The critical path of :func:`place_and_route`'s report as (kind, delay ns, cell)
-    steps, the cell a step leaves from, for finding what limits Fmax."""
+    steps, the cell a step leaves from, for finding what limits Fmax; steps of no delay
+    (the carry chain's hops inside a cell) are left out."""
     report = json.loads((workdir / f"{top}_report.json").read_text())
     worst = max(report["critical_paths"], key=lambda p: sum(s["delay"] for s in p["path"]))
-    return [(s["type"], round(s["delay"], 2), s["from"]["cell"]) for s in worst["path"]]
+    return [(s["type"], round(s["delay"], 2), s["from"]["cell"]) for s in worst["path"]
+            if s["delay"] > 0]
 
 
 def resources(unit: str, params: dict, workdir: Path, pnr: bool = True,
