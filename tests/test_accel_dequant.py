@@ -8,7 +8,7 @@ the accelerator's timing model takes, equal to the depth its widths imply.
 
 import numpy as np
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from rtl import harness
@@ -19,8 +19,14 @@ PARAMS = [pytest.param(p, id=f"acc{numerics_of(p).accumulator_bits}")
           for p in SPEC.test_params]
 
 
+#: MyHDL's global state grows with every simulation, so the thorough profile's count is
+#: capped as for the units (tests/test_rtl_units.py HARDWARE_EXAMPLES)
+MAX_EXAMPLES = 100
+
+
 @given(index=st.sampled_from(range(len(SPEC.test_params))), seed=st.integers(0, 2**32 - 1),
        bp=st.booleans())
+@settings(max_examples=min(settings().max_examples, MAX_EXAMPLES))
 def test_myhdl_matches_golden(index, seed, bp):
     params = SPEC.test_params[index]
     stim = SPEC.random_stimulus(params, np.random.default_rng(seed), 40)
