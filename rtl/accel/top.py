@@ -40,6 +40,7 @@ from rtl.accel.encode import (
 from rtl.accel.memory import rom
 from rtl.accel.modules import dequant_unit, stream_unit
 from rtl.rowwise import RECUR_PAPER, RECUR_RELEASED
+from rtl.units import UNITS
 
 OP_IN, OP_RMS, OP_QUANT, OP_MV, OP_ROW, OP_OUT = (OPCODES[k] for k in (
     "in", "rmsnorm", "quantize", "matvec", "row", "out"))
@@ -124,26 +125,26 @@ def lane(clk, rst, d: Design, ctl: dict, in_data, ready, done, rda, index: int):
     one = Signal(bool(1))
 
     # -- units -------------------------------------------------------------------------
-    def ports(iw, ow):
-        return Bundle(i_valid=Signal(bool(0)), i_ready=Signal(bool(0)),
-                    i_data=Signal(intbv(0)[iw:]), o_valid=Signal(bool(0)),
-                    o_data=Signal(intbv(0)[ow:]))
+    def ports(name, n=0):
+        """The stream ports of a unit instance, as wide as its layouts say."""
+        spec, params = UNITS[name], unit_params(d, name, n)
+        return Bundle(name=name, params=params, i_valid=Signal(bool(0)),
+                      i_ready=Signal(bool(0)), o_valid=Signal(bool(0)),
+                      i_data=Signal(intbv(0)[spec.in_layout(params).width:]),
+                      o_data=Signal(intbv(0)[spec.out_layout(params).width:]))
 
-    row = ports(3 + 3 * bits, bits)
-    rms = [ports(2 * bits, bits) for _ in d.rms_sizes]
-    qnt = [ports(bits, abits + bits) for _ in d.quant_sizes]
+    row = ports("rowwise")
+    rms = [ports("rmsnorm", n) for n in d.rms_sizes]
+    qnt = [ports("quantize", n) for n in d.quant_sizes]
+    mv = ports("matvec")
     accbits = num.accumulator_bits
-    mv = ports(qw + 2 * tp + 1, accbits)
     dq_ready = Signal(bool(0))
-    units = [("rowwise", "", unit_params(d, "rowwise"), row, one),
-             ("matvec", "", unit_params(d, "matvec"), mv, dq_ready)]
-    units += [("rmsnorm", n, unit_params(d, "rmsnorm", n), p, one)
-              for n, p in zip(d.rms_sizes, rms)]
-    units += [("quantize", n, unit_params(d, "quantize", n), p, one)
-              for n, p in zip(d.quant_sizes, qnt)]
+    units = [(row, one, ""), (mv, dq_ready, "")]
+    units += [(p, one, n) for n, p in zip(d.rms_sizes, rms)]
+    units += [(p, one, n) for n, p in zip(d.quant_sizes, qnt)]
     insts = [stream_unit(clk, rst, p.i_valid, p.i_ready, p.i_data, p.o_valid, o_ready, p.o_data,
-                         unit=name, params=params, label=f"u_lane{index}_{name}{n}")
-             for name, n, params, p, o_ready in units]
+                         unit=p.name, params=p.params, label=f"u_lane{index}_{p.name}{n}")
+             for p, o_ready, n in units]
     acc = Signal(intbv(0, min=-(1 << (accbits - 1)), max=1 << (accbits - 1)))
     absmax = Signal(intbv(1, min=0, max=1 << bits))
     gain = Signal(intbv(0, min=0, max=(1 << bits) << num.scale_bits))
@@ -153,8 +154,8 @@ def lane(clk, rst, d: Design, ctl: dict, in_data, ready, done, rda, index: int):
                               one, dq_y, params=unit_params(d, "dequant"),
                               label=f"u_lane{index}_dequant"))
 
-    rms_v, rms_d = Signal(bool(0)), Signal(intbv(0)[bits:])
-    q_v, q_d = Signal(bool(0)), Signal(intbv(0)[abits + bits:])
+    rms_v, rms_d = Signal(bool(0)), Signal(intbv(0)[len(rms[0].o_data):])
+    q_v, q_d = Signal(bool(0)), Signal(intbv(0)[len(qnt[0].o_data):])
     rms_ready, q_ready = Signal(bool(0)), Signal(bool(0))
     insts += [chain(ctl.unit, [p.o_valid for p in rms], rms_v),
               chain(ctl.unit, [p.o_data for p in rms], rms_d),
@@ -182,7 +183,7 @@ def lane(clk, rst, d: Design, ctl: dict, in_data, ready, done, rda, index: int):
             bsel.next = rdb
         row.i_valid.next = ctl.u_valid and ctl.op == OP_ROW
         mv.i_valid.next = ctl.u_valid and ctl.op == OP_MV
-        acc.next = mv.o_data.signed()
+        acc.next = mv.o_data[accbits:].signed()
 
     @always_comb
     def beats():
