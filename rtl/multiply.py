@@ -1,0 +1,131 @@
+"""A wide product split into pieces one ECP5 MULT18X18D each takes, registered.
+
+An ECP5 multiplier block multiplies two 18-bit signed numbers. A wider product
+left to Yosys becomes several blocks whose outputs are summed by carry chains in
+the same cycle, behind whatever feeds the operands: the quantiser's y * recip
+(24 x 39 bits) was its critical path that way. Here each operand is cut into
+pieces of at most 18 signed bits (17-bit unsigned pieces below a signed top
+piece), every piece product is registered, and the shifted piece products are
+summed by a tree of registered two-input adders, so no stage holds more than one
+multiplier or one carry chain. Hand-written because Yosys' ECP5 flow neither
+splits a product on register boundaries nor retimes registers into it.
+"""
+
+from __future__ import annotations
+
+from myhdl import Signal, always, always_comb, block, intbv
+
+#: bits of an unsigned operand piece (a signed top piece may take one more)
+PIECE = 17
+
+
+def _pieces(width: int, signed: bool) -> list[tuple[int, int, bool]]:
+    """(low bit, high bit, signed) of each piece of a ``width``-bit operand."""
+    out, lo = [], 0
+    while width - lo > (PIECE + 1 if signed else PIECE):
+        out.append((lo, lo + PIECE, False))
+        lo += PIECE
+    return out + [(lo, width, signed)]
+
+
+def _range(piece_lo: int, piece_hi: int, signed: bool) -> tuple[int, int]:
+    """Smallest and largest value of a piece (inclusive)."""
+    w = piece_hi - piece_lo
+    return (-(1 << (w - 1)), (1 << (w - 1)) - 1) if signed else (0, (1 << w) - 1)
+
+
+def depth(a_bits: int, b_bits: int) -> int:
+    """Registers from the operands to the product: the piece products, then the adder tree."""
+    terms = len(_pieces(a_bits, True)) * len(_pieces(b_bits, False))
+    return 1 + (terms - 1).bit_length()
+
+
+@block
+def _piece(src, dst, lo, hi, signed):
+    @always_comb
+    def cut():
+        if signed:
+            dst.next = src[hi:lo].signed()
+        else:
+            dst.next = src[hi:lo]
+    return cut
+
+
+@block
+def _mul(clk, en, x, y, p):
+    @always(clk.posedge)
+    def reg():
+        if en:
+            p.next = x * y
+    return reg
+
+
+@block
+def _add(clk, en, x, y, s, shift):
+    @always(clk.posedge)
+    def reg():
+        if en:
+            s.next = x + (y << shift)
+    return reg
+
+
+@block
+def _hold(clk, en, x, s):
+    @always(clk.posedge)
+    def reg():
+        if en:
+            s.next = x
+    return reg
+
+
+@block
+def product(clk, en, a, b, p):
+    """p = a * b, ``depth(len(a), len(b))`` enabled cycles after a and b (a signed,
+    b unsigned); every stage advances when ``en`` is high."""
+    insts = []
+    terms = []             # (shift, signal, lowest, highest)
+    a_pieces = [(0, len(a), True)] if len(a) <= PIECE + 1 else _pieces(len(a), True)
+    b_pieces = _pieces(len(b), False)
+    cut = {}
+    for tag, src, pieces in (("a", a, a_pieces), ("b", b, b_pieces)):
+        for lo, hi, signed in pieces:
+            if tag == "a" and len(pieces) == 1:
+                cut[tag, lo] = (a, _range(0, hi, True))
+                continue
+            lowest, highest = _range(lo, hi, signed)
+            sig = Signal(intbv(0, min=lowest, max=highest + 1)) if signed else \
+                Signal(intbv(0)[hi - lo:])
+            insts.append(_piece(src, sig, lo, hi, signed))
+            cut[tag, lo] = (sig, (lowest, highest))
+    for alo, _, _ in a_pieces:
+        x, (xl, xh) = cut["a", alo]
+        for blo, _, _ in b_pieces:
+            y, (yl, yh) = cut["b", blo]
+            corners = [xl * yl, xl * yh, xh * yl, xh * yh]
+            lowest, highest = min(corners), max(corners)
+            s = Signal(intbv(0, min=min(lowest, -1), max=highest + 1))
+            insts.append(_mul(clk, en, x, y, s))
+            terms.append((alo + blo, s, lowest, highest))
+    terms.sort(key=lambda t: t[0])
+    while len(terms) > 1:
+        level = []
+        for i in range(0, len(terms) - 1, 2):
+            (sx, x, xl, xh), (sy, y, yl, yh) = terms[i], terms[i + 1]
+            lowest, highest = xl + (yl << (sy - sx)), xh + (yh << (sy - sx))
+            s = Signal(intbv(0, min=min(lowest, -1), max=highest + 1))
+            insts.append(_add(clk, en, x, y, s, sy - sx))
+            level.append((sx, s, lowest, highest))
+        if len(terms) % 2:
+            sx, x, xl, xh = terms[-1]
+            s = Signal(intbv(0, min=x.min, max=x.max))
+            insts.append(_hold(clk, en, x, s))
+            level.append((sx, s, xl, xh))
+        terms = level
+    (shift, last, _, _), = terms
+    assert shift == 0
+
+    @always_comb
+    def out():
+        p.next = last
+
+    return insts, out
