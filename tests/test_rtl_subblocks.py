@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 from myhdl import ResetSignal, Signal, StopSimulation, block, delay, instance, intbv
 
-from rtl import matvec
+from rtl import matvec, multiply
 from rtl.divider import quotient_bits, reciprocal
 from rtl.rsqrt import result_bound, rsqrt
 from rtl.spec import fixed_of
@@ -175,3 +175,52 @@ def test_ternary_tree_sums_every_beat(tp, stages, abits):
     finally:
         tb.quit_sim()
     assert seen == expected
+
+
+@pytest.mark.parametrize("a_bits, b_bits", [(24, 39), (18, 17), (12, 20), (32, 63), (5, 4)])
+def test_split_product_equals_the_product_through_stalls(a_bits, b_bits):
+    """a * b of a signed and an unsigned operand leaves the piece products and adder
+    tree ``depth`` enabled edges later, whatever cycles the enable is low; extremes first."""
+    rng = random.Random(a_bits * 100 + b_bits)
+    lo, hi, top = -(1 << (a_bits - 1)), (1 << (a_bits - 1)) - 1, (1 << b_bits) - 1
+    pairs = [(lo, top), (hi, top), (lo, 0), (-1, 1), (hi, 1)]
+    pairs += [(rng.randint(lo, hi), rng.randint(0, top)) for _ in range(60)]
+    d = multiply.depth(a_bits, b_bits)
+    clk, en = Signal(bool(0)), Signal(bool(0))
+    a, b = Signal(intbv(0, min=lo, max=hi + 1)), Signal(intbv(0)[b_bits:])
+    p = Signal(intbv(0, min=lo * top - 1, max=hi * top + 1))
+    taken, seen = [], []
+
+    @block
+    def bench():
+        dut = multiply.product(clk, en, a, b, p)
+
+        @instance
+        def clock():
+            while True:
+                yield delay(5)
+                clk.next = not clk
+
+        @instance
+        def drive():
+            queue = list(pairs) + [(0, 0)] * d
+            while queue:
+                en.next = rng.random() < 0.7
+                a.next, b.next = queue[0] if en.next else (rng.randint(lo, hi),
+                                                           rng.randint(0, top))
+                yield clk.posedge
+                if en:
+                    taken.append(queue.pop(0))
+                    yield delay(1)
+                    if len(taken) >= d:
+                        seen.append(int(p))
+            raise StopSimulation
+
+        return dut, clock, drive
+
+    tb = bench()
+    try:
+        tb.run_sim(quiet=1)
+    finally:
+        tb.quit_sim()
+    assert seen == [x * y for x, y in taken[:len(taken) - d + 1]]
