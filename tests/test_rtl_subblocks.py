@@ -36,6 +36,26 @@ def rsqrt_vectors(v_max: int, seed: int) -> list[int]:
     return sorted(v for v in values if 1 <= v <= v_max)
 
 
+@block
+def ticking(clk):
+    """A clock of period 10 on ``clk``."""
+    @instance
+    def tick():
+        while True:
+            yield delay(5)
+            clk.next = not clk
+    return tick
+
+
+def run_bench(bench) -> None:
+    """Simulate the block function ``bench`` until it stops, and tear MyHDL down."""
+    tb = bench()
+    try:
+        tb.run_sim(quiet=1)
+    finally:
+        tb.quit_sim()
+
+
 def run_go_done(make, values: list[int], x, y) -> list[int]:
     """y for each value of x from the MyHDL sub-block ``make(clk, rst, go, x, done, y)``
     (a block with its parameters bound), one go/done handshake per value."""
@@ -47,12 +67,7 @@ def run_go_done(make, values: list[int], x, y) -> list[int]:
     def bench():
         dut = make(clk, rst, go, x, done, y)
 
-        @instance
-        def clock():
-            while True:
-                yield delay(5)
-                clk.next = not clk
-
+        clock = ticking(clk)
         @instance
         def drive():
             for _ in range(3):
@@ -71,11 +86,7 @@ def run_go_done(make, values: list[int], x, y) -> list[int]:
 
         return dut, clock, drive
 
-    tb = bench()
-    try:
-        tb.run_sim(quiet=1)
-    finally:
-        tb.quit_sim()
+    run_bench(bench)
     return results
 
 
@@ -142,12 +153,7 @@ def test_ternary_tree_sums_every_beat(tp, stages, abits):
         dut = matvec.ternary_tree(clk, rst, adv, i_valid, i_data, vroot, lroot, root, proot,
                                   tp=tp, stages=stages, abits=abits)
 
-        @instance
-        def clock():
-            while True:
-                yield delay(5)
-                clk.next = not clk
-
+        clock = ticking(clk)
         @instance
         def drive():
             yield clk.posedge
@@ -169,11 +175,7 @@ def test_ternary_tree_sums_every_beat(tp, stages, abits):
 
         return dut, clock, drive
 
-    tb = bench()
-    try:
-        tb.run_sim(quiet=1)
-    finally:
-        tb.quit_sim()
+    run_bench(bench)
     assert seen == expected
 
 
@@ -195,12 +197,7 @@ def test_split_product_equals_the_product_through_stalls(a_bits, b_bits):
     def bench():
         dut = multiply.product(clk, en, a, b, p)
 
-        @instance
-        def clock():
-            while True:
-                yield delay(5)
-                clk.next = not clk
-
+        clock = ticking(clk)
         @instance
         def drive():
             queue = list(pairs) + [(0, 0)] * d
@@ -218,9 +215,5 @@ def test_split_product_equals_the_product_through_stalls(a_bits, b_bits):
 
         return dut, clock, drive
 
-    tb = bench()
-    try:
-        tb.run_sim(quiet=1)
-    finally:
-        tb.quit_sim()
+    run_bench(bench)
     assert seen == [x * y for x, y in taken[:len(taken) - d + 1]]
