@@ -34,9 +34,19 @@ def _range(piece_lo: int, piece_hi: int, signed: bool) -> tuple[int, int]:
     return (-(1 << (w - 1)), (1 << (w - 1)) - 1) if signed else (0, (1 << w) - 1)
 
 
-def depth(a_bits: int, b_bits: int) -> int:
+def _split(width: int, signed: bool) -> list[tuple[int, int, bool]]:
+    """The pieces of an operand; one that fits a multiplier input is one piece."""
+    return [(0, width, signed)] if width <= PIECE + signed else _pieces(width, signed)
+
+
+def is_signed(sig) -> bool:
+    """Whether a signal's range holds negative numbers."""
+    return sig.min is not None and sig.min < 0
+
+
+def depth(a_bits: int, b_bits: int, a_signed: bool = True, b_signed: bool = False) -> int:
     """Registers from the operands to the product: the piece products, then the adder tree."""
-    terms = len(_pieces(a_bits, True)) * len(_pieces(b_bits, False))
+    terms = len(_split(a_bits, a_signed)) * len(_split(b_bits, b_signed))
     return 1 + (terms - 1).bit_length()
 
 
@@ -79,20 +89,40 @@ def _hold(clk, en, x, s):
 
 
 @block
+def delayed(clk, en, x, y, stages):
+    """y = x ``stages`` enabled cycles later (an operand kept in step with a product)."""
+    insts, last = [], x
+    for _ in range(stages):
+        nxt = Signal(intbv(0, min=x.min, max=x.max)) if x.min is not None else \
+            Signal(intbv(0)[len(x):])
+        insts.append(_hold(clk, en, last, nxt))
+        last = nxt
+
+    @always_comb
+    def out():
+        y.next = last
+
+    return insts, out
+
+
+@block
 def product(clk, en, a, b, p):
-    """p = a * b, ``depth(len(a), len(b))`` enabled cycles after a and b (a signed,
-    b unsigned); every stage advances when ``en`` is high."""
+    """p = a * b, ``depth(len(a), len(b), a signed, b signed)`` enabled cycles after a
+    and b (each signed when its range holds negative numbers); every stage advances
+    when ``en`` is high."""
     insts = []
     terms = []             # (shift, signal, lowest, highest)
-    a_pieces = [(0, len(a), True)] if len(a) <= PIECE + 1 else _pieces(len(a), True)
-    b_pieces = _pieces(len(b), False)
+    a_pieces = _split(len(a), is_signed(a))
+    b_pieces = _split(len(b), is_signed(b))
+    # with a signed operand every sum is signed (Verilog then never mixes signedness)
+    floor = -1 if is_signed(a) or is_signed(b) else 0
     cut = {}
     for tag, src, pieces in (("a", a, a_pieces), ("b", b, b_pieces)):
         for lo, hi, signed in pieces:
-            if tag == "a" and len(pieces) == 1:
-                cut[tag, lo] = (a, _range(0, hi, True))
-                continue
             lowest, highest = _range(lo, hi, signed)
+            if len(pieces) == 1:
+                cut[tag, lo] = (src, (lowest, highest))
+                continue
             sig = Signal(intbv(0, min=lowest, max=highest + 1)) if signed else \
                 Signal(intbv(0)[hi - lo:])
             insts.append(_piece(src, sig, lo, hi, signed))
@@ -103,7 +133,7 @@ def product(clk, en, a, b, p):
             y, (yl, yh) = cut["b", blo]
             corners = [xl * yl, xl * yh, xh * yl, xh * yh]
             lowest, highest = min(corners), max(corners)
-            s = Signal(intbv(0, min=min(lowest, -1), max=highest + 1))
+            s = Signal(intbv(0, min=min(lowest, floor), max=highest + 1))
             insts.append(_mul(clk, en, x, y, s))
             terms.append((alo + blo, s, lowest, highest))
     terms.sort(key=lambda t: t[0])
@@ -112,7 +142,7 @@ def product(clk, en, a, b, p):
         for i in range(0, len(terms) - 1, 2):
             (sx, x, xl, xh), (sy, y, yl, yh) = terms[i], terms[i + 1]
             lowest, highest = xl + (yl << (sy - sx)), xh + (yh << (sy - sx))
-            s = Signal(intbv(0, min=min(lowest, -1), max=highest + 1))
+            s = Signal(intbv(0, min=min(lowest, floor), max=highest + 1))
             insts.append(_add(clk, en, x, y, s, sy - sx))
             level.append((sx, s, lowest, highest))
         if len(terms) % 2:

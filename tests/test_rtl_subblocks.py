@@ -179,18 +179,25 @@ def test_ternary_tree_sums_every_beat(tp, stages, abits):
     assert seen == expected
 
 
-@pytest.mark.parametrize("a_bits, b_bits", [(24, 39), (18, 17), (12, 20), (32, 63), (5, 4)])
-def test_split_product_equals_the_product_through_stalls(a_bits, b_bits):
-    """a * b of a signed and an unsigned operand leaves the piece products and adder
-    tree ``depth`` enabled edges later, whatever cycles the enable is low; extremes first."""
+@pytest.mark.parametrize("a_bits, b_bits, b_signed", [
+    (24, 39, False), (18, 17, False), (12, 20, False), (32, 63, False), (5, 4, False),
+    (24, 24, True), (18, 18, True), (53, 17, False)])
+def test_split_product_equals_the_product_through_stalls(a_bits, b_bits, b_signed):
+    """a * b of a signed and an unsigned or signed operand leaves the piece products and
+    adder tree ``depth`` enabled edges later, whatever cycles the enable is low; extremes
+    first."""
     rng = random.Random(a_bits * 100 + b_bits)
-    lo, hi, top = -(1 << (a_bits - 1)), (1 << (a_bits - 1)) - 1, (1 << b_bits) - 1
-    pairs = [(lo, top), (hi, top), (lo, 0), (-1, 1), (hi, 1)]
-    pairs += [(rng.randint(lo, hi), rng.randint(0, top)) for _ in range(60)]
-    d = multiply.depth(a_bits, b_bits)
+    lo, hi = -(1 << (a_bits - 1)), (1 << (a_bits - 1)) - 1
+    blo, top = (-(1 << (b_bits - 1)), (1 << (b_bits - 1)) - 1) if b_signed else \
+        (0, (1 << b_bits) - 1)
+    pairs = [(lo, top), (hi, top), (lo, blo), (hi, blo), (-1, 1), (hi, 1)]
+    pairs += [(rng.randint(lo, hi), rng.randint(blo, top)) for _ in range(60)]
+    d = multiply.depth(a_bits, b_bits, True, b_signed)
     clk, en = Signal(bool(0)), Signal(bool(0))
-    a, b = Signal(intbv(0, min=lo, max=hi + 1)), Signal(intbv(0)[b_bits:])
-    p = Signal(intbv(0, min=lo * top - 1, max=hi * top + 1))
+    a = Signal(intbv(0, min=lo, max=hi + 1))
+    b = Signal(intbv(0, min=blo, max=top + 1)) if b_signed else Signal(intbv(0)[b_bits:])
+    ends = [x * y for x in (lo, hi) for y in (blo, top)]
+    p = Signal(intbv(0, min=min(ends) - 1, max=max(ends) + 1))
     taken, seen = [], []
 
     @block
@@ -204,7 +211,7 @@ def test_split_product_equals_the_product_through_stalls(a_bits, b_bits):
             while queue:
                 en.next = rng.random() < 0.7
                 a.next, b.next = queue[0] if en.next else (rng.randint(lo, hi),
-                                                           rng.randint(0, top))
+                                                           rng.randint(blo, top))
                 yield clk.posedge
                 if en:
                     taken.append(queue.pop(0))
