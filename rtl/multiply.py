@@ -50,6 +50,13 @@ def depth(a_bits: int, b_bits: int, a_signed: bool = True, b_signed: bool = Fals
     return 1 + (terms - 1).bit_length()
 
 
+def result(a, b) -> Signal:
+    """A signal wide enough for every product of a and b (as ``product`` drives it)."""
+    ends = [x * y for x in (a.min or 0, a.max - 1) for y in (b.min or 0, b.max - 1)]
+    floor = -1 if is_signed(a) or is_signed(b) else 0
+    return Signal(intbv(0, min=min(min(ends), floor), max=max(ends) + 1))
+
+
 @block
 def _piece(src, dst, lo, hi, signed):
     @always_comb
@@ -109,7 +116,8 @@ def delayed(clk, en, x, y, stages):
 def product(clk, en, a, b, p):
     """p = a * b, ``depth(len(a), len(b), a signed, b signed)`` enabled cycles after a
     and b (each signed when its range holds negative numbers); every stage advances
-    when ``en`` is high."""
+    when ``en`` is high. The last stage writes p, which must hold every product of
+    a's and b's ranges (:func:`result`)."""
     insts = []
     terms = []             # (shift, signal, lowest, highest)
     a_pieces = _split(len(a), is_signed(a))
@@ -133,7 +141,8 @@ def product(clk, en, a, b, p):
             y, (yl, yh) = cut["b", blo]
             corners = [xl * yl, xl * yh, xh * yl, xh * yh]
             lowest, highest = min(corners), max(corners)
-            s = Signal(intbv(0, min=min(lowest, floor), max=highest + 1))
+            s = p if len(a_pieces) * len(b_pieces) == 1 else \
+                Signal(intbv(0, min=min(lowest, floor), max=highest + 1))
             insts.append(_mul(clk, en, x, y, s))
             terms.append((alo + blo, s, lowest, highest))
     terms.sort(key=lambda t: t[0])
@@ -142,7 +151,8 @@ def product(clk, en, a, b, p):
         for i in range(0, len(terms) - 1, 2):
             (sx, x, xl, xh), (sy, y, yl, yh) = terms[i], terms[i + 1]
             lowest, highest = xl + (yl << (sy - sx)), xh + (yh << (sy - sx))
-            s = Signal(intbv(0, min=min(lowest, floor), max=highest + 1))
+            s = p if len(terms) == 2 else \
+                Signal(intbv(0, min=min(lowest, floor), max=highest + 1))
             insts.append(_add(clk, en, x, y, s, sy - sx))
             level.append((sx, s, lowest, highest))
         if len(terms) % 2:
@@ -151,11 +161,4 @@ def product(clk, en, a, b, p):
             insts.append(_hold(clk, en, x, s))
             level.append((sx, s, xl, xh))
         terms = level
-    (shift, last, _, _), = terms
-    assert shift == 0
-
-    @always_comb
-    def out():
-        p.next = last
-
-    return insts, out
+    return insts
