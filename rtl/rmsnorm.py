@@ -103,7 +103,7 @@ def rmsnorm(clk, rst, i_valid, i_ready, i_data, o_valid, o_ready, o_data, *, n, 
     x_in = Signal(intbv(0, min=lo, max=hi + 1))
     w_in = Signal(intbv(0, min=lo, max=hi + 1))
     # sum of squares: register x, x*x in pieces, accumulate; lv: a valid bit a stage
-    one = Signal(bool(1))
+    one = Signal(bool(0))
     xl = Signal(intbv(0, min=lo, max=hi + 1))
     sq = Signal(intbv(0, min=-xmax * xmax, max=xmax * xmax + 1))
     squarer = product(clk, one, xl, xl, sq)
@@ -112,7 +112,7 @@ def rmsnorm(clk, rst, i_valid, i_ready, i_data, o_valid, o_ready, o_data, *, n, 
     ss = Signal(intbv(0, min=0, max=ss_max + 1))
     cnt = Signal(intbv(0, min=0, max=n))
     # the mean: ss * round(2**k / n) in pieces (SCALE waits for it), then its rounding
-    recip_c = Signal(intbv(recip_n, min=0, max=recip_n + 1))
+    recip_c = Signal(intbv(0, min=0, max=recip_n + 1))
     msp = Signal(intbv(0)[len(ss) + len(recip_c):])     # the product's full width
     scaler = product(clk, one, ss, recip_c, msp)
     settle = Signal(intbv(0, min=0, max=depth(len(ss), len(recip_c), False, False) + 1))
@@ -157,7 +157,10 @@ def rmsnorm(clk, rst, i_valid, i_ready, i_data, o_valid, o_ready, o_data, *, n, 
 
     @always(clk.posedge)
     def constants():
-        """Constant operands, as registers: a signal must be driven to convert."""
+        """Constant operands, as registers (a signal must be driven to convert). They
+        start at 0 and take their value on the first edge, so a simulator sees them
+        change: Icarus never runs a combinational slice of a register whose initial
+        value is already the one it keeps."""
         one.next = 1
         recip_c.next = recip_n
 

@@ -55,7 +55,7 @@ def rsqrt(clk, rst, go, v, done, r, *, frac, rf, lut_bits, newton):
     uy = result(u, y2)
     t = Signal(intbv(0, min=-((1 << (m + 2)) * y2.max >> m) - 1, max=(3 << rf) + 1))
     yt = result(y, t)
-    always_on = Signal(bool(1))
+    always_on = Signal(bool(0))     # 1 from the first edge
     multipliers = [product(clk, always_on, x, z, out) for x, z, out in
                    ((y, y, yy), (u, y2, uy), (y, t, yt))]
     wait = max(depth(len(x), len(z), is_signed(x), is_signed(z))
