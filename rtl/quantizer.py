@@ -27,6 +27,7 @@ from rtl.multiply import depth, product
 from rtl.spec import UnitSpec, fixed_of, numerics_of
 from rtl.stream import Field, Layout
 
+
 def _n(params: dict) -> int:
     n = params["n"]
     if not isinstance(n, int) or n < 1:

@@ -165,14 +165,13 @@ class Simulator:
         s = self.schedule
         if op.transfers:
             yield from self._transfer(op, ctx)
-        begin = ctx.env.now
         if op.weight_bytes and s.onchip.weights == "dram":
             stream = op.weight_bytes / ctx.rate
             wait = 0 if s.overlap.prefetch_weights else s.memory.latency_cycles(s.clock_mhz)
             with ctx.channel.request() as req:
                 yield req
                 self._events += ctx.weight
-                t0 = begin = ctx.env.now
+                t0 = ctx.env.now
                 yield ctx.env.timeout(wait + max(stream, cycles - tail))
                 self._events += ctx.weight
             self._bytes += op.weight_bytes * ctx.weight
