@@ -29,7 +29,6 @@ from __future__ import annotations
 from myhdl import ConcatSignal, Signal, always, always_comb, block, concat, enum, intbv
 
 from cosim.config.schema import as_dict
-from rtl.accel.dequant import dequant
 from rtl.accel.encode import (
     OPCODES,
     Design,
@@ -39,6 +38,7 @@ from rtl.accel.encode import (
     weight_words,
 )
 from rtl.accel.memory import rom
+from rtl.accel.modules import dequant_unit, stream_unit
 from rtl.rowwise import RECUR_PAPER, RECUR_RELEASED
 from rtl.units import UNITS
 
@@ -63,10 +63,6 @@ def unit_params(d: Design, unit: str, n: int = 0) -> dict:
     elif unit == "quantize":
         params.update(n=n)
     return params
-
-
-def _unit(name: str, params: dict):
-    return UNITS[name].build(params)
 
 
 class Bundle:
@@ -109,8 +105,9 @@ def chain(sel, xs, x_out):
 
 
 @block
-def lane(clk, rst, d: Design, ctl: dict, in_data, ready, done, rda):
-    """One lane: its memories and units, fed by the shared sequencer's ``ctl`` signals."""
+def lane(clk, rst, d: Design, ctl: dict, in_data, ready, done, rda, index: int):
+    """Lane ``index``: its memories and units, fed by the shared sequencer's ``ctl``
+    signals; each unit is an instance of its own Verilog module."""
     num = d.numerics
     bits, abits, tp = num.rowwise.bits, num.activation_bits, d.tp
     vmin, vmax = -(1 << (bits - 1)), 1 << (bits - 1)
@@ -128,10 +125,11 @@ def lane(clk, rst, d: Design, ctl: dict, in_data, ready, done, rda):
     one = Signal(bool(1))
 
     # -- units -------------------------------------------------------------------------
-    def ports(name, n=0):
-        """The stream ports of a unit instance, as wide as its layouts say."""
-        spec, params = UNITS[name], unit_params(d, name, n)
-        return Bundle(name=name, params=params, i_valid=Signal(bool(0)),
+    def ports(name, n=""):
+        """The stream ports of a unit instance (of ``n`` elements), as wide as its
+        layouts say."""
+        spec, params = UNITS[name], unit_params(d, name, n or 0)
+        return Bundle(name=name, n=n, params=params, i_valid=Signal(bool(0)),
                       i_ready=Signal(bool(0)), o_valid=Signal(bool(0)),
                       i_data=Signal(intbv(0)[spec.in_layout(params).width:]),
                       o_data=Signal(intbv(0)[spec.out_layout(params).width:]))
@@ -142,16 +140,18 @@ def lane(clk, rst, d: Design, ctl: dict, in_data, ready, done, rda):
     mv = ports("matvec")
     accbits = num.accumulator_bits
     dq_ready = Signal(bool(0))
-    insts = [_unit(p.name, p.params)(clk, rst, p.i_valid, p.i_ready, p.i_data, p.o_valid,
-                                     dq_ready if p is mv else one, p.o_data)
+    insts = [stream_unit(clk, rst, p.i_valid, p.i_ready, p.i_data, p.o_valid,
+                         dq_ready if p is mv else one, p.o_data, unit=p.name, params=p.params,
+                         label=f"u_lane{index}_{p.name}{p.n}")
              for p in [row, mv, *rms, *qnt]]
     acc = Signal(intbv(0, min=-(1 << (accbits - 1)), max=1 << (accbits - 1)))
     absmax = Signal(intbv(1, min=0, max=1 << bits))
     gain = Signal(intbv(0, min=0, max=(1 << bits) << num.scale_bits))
     dq_valid = Signal(bool(0))
     dq_y = Signal(intbv(0, min=vmin, max=vmax))
-    insts.append(dequant(clk, rst, mv.o_valid, dq_ready, acc, gain, ctl.shm1, dq_valid,
-                         one, dq_y))
+    insts.append(dequant_unit(clk, rst, mv.o_valid, dq_ready, acc, gain, ctl.shm1, dq_valid,
+                              one, dq_y, params=unit_params(d, "dequant"),
+                              label=f"u_lane{index}_dequant"))
 
     rms_v, rms_d = Signal(bool(0)), Signal(intbv(0)[len(rms[0].o_data):])
     q_v, q_d = Signal(bool(0)), Signal(intbv(0)[len(qnt[0].o_data):])
@@ -403,7 +403,7 @@ def core(clk, rst, i_valid, i_ready, i_data, o_valid, o_ready, o_data, w_valid, 
         return sl
 
     insts += [unpack(k, s) for k, s in enumerate(ins)]
-    insts += [lane(clk, rst, d, ctl, ins[k], readies[k], dones[k], rdas[k])
+    insts += [lane(clk, rst, d, ctl, ins[k], readies[k], dones[k], rdas[k], k)
               for k in range(lanes)]
 
     @always_comb
