@@ -125,11 +125,10 @@ def lane(clk, rst, d: Design, ctl: dict, in_data, ready, done, rda, index: int):
     one = Signal(bool(1))
 
     # -- units -------------------------------------------------------------------------
-    def ports(name, n=""):
-        """The stream ports of a unit instance (of ``n`` elements), as wide as its
-        layouts say."""
-        spec, params = UNITS[name], unit_params(d, name, n or 0)
-        return Bundle(name=name, n=n, params=params, i_valid=Signal(bool(0)),
+    def ports(name, n=0):
+        """The stream ports of a unit instance, as wide as its layouts say."""
+        spec, params = UNITS[name], unit_params(d, name, n)
+        return Bundle(name=name, params=params, i_valid=Signal(bool(0)),
                       i_ready=Signal(bool(0)), o_valid=Signal(bool(0)),
                       i_data=Signal(intbv(0)[spec.in_layout(params).width:]),
                       o_data=Signal(intbv(0)[spec.out_layout(params).width:]))
@@ -140,10 +139,12 @@ def lane(clk, rst, d: Design, ctl: dict, in_data, ready, done, rda, index: int):
     mv = ports("matvec")
     accbits = num.accumulator_bits
     dq_ready = Signal(bool(0))
-    insts = [stream_unit(clk, rst, p.i_valid, p.i_ready, p.i_data, p.o_valid,
-                         dq_ready if p is mv else one, p.o_data, unit=p.name, params=p.params,
-                         label=f"u_lane{index}_{p.name}{p.n}")
-             for p in [row, mv, *rms, *qnt]]
+    units = [(row, one, ""), (mv, dq_ready, "")]
+    units += [(p, one, n) for n, p in zip(d.rms_sizes, rms)]
+    units += [(p, one, n) for n, p in zip(d.quant_sizes, qnt)]
+    insts = [stream_unit(clk, rst, p.i_valid, p.i_ready, p.i_data, p.o_valid, o_ready, p.o_data,
+                         unit=p.name, params=p.params, label=f"u_lane{index}_{p.name}{n}")
+             for p, o_ready, n in units]
     acc = Signal(intbv(0, min=-(1 << (accbits - 1)), max=1 << (accbits - 1)))
     absmax = Signal(intbv(1, min=0, max=1 << bits))
     gain = Signal(intbv(0, min=0, max=(1 << bits) << num.scale_bits))
