@@ -68,6 +68,7 @@ def dsp_mul(clk, x, y, p):
     xr = Signal(intbv(0, min=x.min, max=x.max))
     yr = Signal(intbv(0, min=y.min, max=y.max))
     p.driven = "wire"
+    width = len(p)        # the template's product register: exactly p's bits
 
     @always(clk.posedge)
     def model():
@@ -96,7 +97,7 @@ assign $p = ${p}_p;
 `else
 reg signed [17:0] ${p}_a = 0;
 reg signed [17:0] ${p}_b = 0;
-reg signed [35:0] ${p}_p = 0;
+reg signed [$width-1:0] ${p}_p = 0;
 always @(posedge $clk) begin
     ${p}_a <= $x;
     ${p}_b <= $y;

@@ -116,10 +116,10 @@ def sigmoid_pwl_pipe(clk, x, y, numerics):
 
     mag1 = Signal(intbv(0, min=0, max=mag_max))
     neg1 = Signal(bool(0))
-    mag2 = Signal(intbv(0, min=0, max=mag_max))
+    mag2 = Signal(intbv(0, min=0, max=mag_c.max))
     neg2 = Signal(bool(0))
     seg3 = Signal(intbv(0, min=0, max=nbreaks + 1))
-    mag3 = Signal(intbv(0, min=0, max=mag_max))
+    mag3 = Signal(intbv(0, min=0, max=mag_c.max))
     neg3 = Signal(bool(0))
     slope4 = Signal(intbv(0, min=slope_c.min, max=slope_c.max))
     mag4 = Signal(intbv(0, min=0, max=mag_c.max))
@@ -131,11 +131,15 @@ def sigmoid_pwl_pipe(clk, x, y, numerics):
     neg5 = Signal(bool(0))
     total6 = Signal(intbv(0, min=prod.min + addend4.min, max=prod.max + addend4.max))
     neg6 = Signal(bool(0))
-    pos7 = Signal(intbv(0, min=total6.min >> SLOPE_FRAC, max=(total6.max >> SLOPE_FRAC) + 1))
+    # slopes and intercepts of the sigmoid are >= 0, so pos is; only its bits up to
+    # one matter below the clip (over7 says when it is larger)
+    if min(slopes + icepts) < 0:
+        raise ValueError("the PWL sigmoid's slopes and intercepts must be non-negative")
+    pos7 = Signal(intbv(0)[frac + 1:])
     neg7 = Signal(bool(0))
     over7 = Signal(bool(0))
     above = (one + 1) << SLOPE_FRAC
-    clipped8 = Signal(intbv(0, min=min(pos7.min, 0), max=one + 1))
+    clipped8 = Signal(intbv(0, min=0, max=one + 1))
     neg8 = Signal(bool(0))
 
     @always(clk.posedge)
@@ -153,7 +157,7 @@ def sigmoid_pwl_pipe(clk, x, y, numerics):
 
     @always(clk.posedge)
     def follow():
-        mag2.next = mag1
+        mag2.next = mag1[len(mag2):]     # beyond the last break the slope is 0
         neg2.next = neg1
 
     @always(clk.posedge)
@@ -171,7 +175,7 @@ def sigmoid_pwl_pipe(clk, x, y, numerics):
     def lookup():
         slope4.next = slopes[seg3]
         addend4.next = addends[seg3]
-        mag4.next = mag3[len(mag4):]
+        mag4.next = mag3
         neg4.next = neg3
 
     @always(clk.posedge)
@@ -181,7 +185,7 @@ def sigmoid_pwl_pipe(clk, x, y, numerics):
 
     @always(clk.posedge)
     def scale():
-        pos7.next = total6 >> SLOPE_FRAC
+        pos7.next = total6[SLOPE_FRAC + frac + 1:SLOPE_FRAC]
         over7.next = total6 >= above       # pos7 > one, found beside the shift
         neg7.next = neg6
 
