@@ -129,7 +129,11 @@ def sigmoid_pwl_pipe(clk, x, y, numerics):
                         max=max(slope_c.max * mag_c.max, 1)))
     addend5 = Signal(intbv(0, min=addend4.min, max=addend4.max))
     neg5 = Signal(bool(0))
-    total6 = Signal(intbv(0, min=prod.min + addend4.min, max=prod.max + addend4.max))
+    above = (one + 1) << SLOPE_FRAC              # total6 >= above: pos > one
+    # at least as wide as MyHDL writes the constant ``above`` (its bits and a sign
+    # bit), so the compare is between equal widths
+    total6 = Signal(intbv(0, min=prod.min + addend4.min,
+                          max=max(prod.max + addend4.max, 2 * above)))
     neg6 = Signal(bool(0))
     # slopes and intercepts of the sigmoid are >= 0, so pos is; only its bits up to
     # one matter below the clip (over7 says when it is larger)
@@ -138,7 +142,6 @@ def sigmoid_pwl_pipe(clk, x, y, numerics):
     pos7 = Signal(intbv(0)[frac + 1:])
     neg7 = Signal(bool(0))
     over7 = Signal(bool(0))
-    above = (one + 1) << SLOPE_FRAC
     clipped8 = Signal(intbv(0, min=0, max=one + 1))
     neg8 = Signal(bool(0))
 
