@@ -3,7 +3,8 @@
 ``quick`` (the default) keeps the suite fast on a laptop; ``thorough`` runs
 when the environment has ``CI=true`` and tries many more cases (at least
 10,000 across the CLI fuzz families). ``--hypothesis-profile NAME`` picks one
-explicitly. Tests set no ``max_examples`` of their own: the profile rules.
+explicitly. Tests set no ``max_examples`` of their own, but for the MyHDL
+property test, which caps the profile's count (tests/test_rtl_units.py says why).
 """
 
 import os

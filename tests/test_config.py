@@ -116,6 +116,18 @@ def test_assignments_nest_dotted_keys_with_yaml_values():
                    "cols": [1, 2], "name": "[open", "flag": True, "eps": 1e-6}
 
 
+@pytest.mark.parametrize("text, value", [
+    ("1e-6", 1e-6), ("-2E5", -2e5), ("1.5e3", 1500.0), (".5e1", 5.0), ("1.0e-6", 1e-6),
+    ("1_000", 1000), ("0x1e3", 0x1e3), ("1e", "1e"), ("12e3x", "12e3x"), ("1.2.3e4", "1.2.3e4"),
+])
+def test_numbers_with_an_exponent_read_as_yaml_1_2(tmp_path, text, value):
+    """PyYAML's YAML 1.1 reads 1e-6 as text; a config that says eps: 1e-6 means a number."""
+    assert parse_assignments([f"x={text}"]) == {"x": value}
+    if isinstance(value, float) and 1e-12 <= value <= 1:
+        path = write(tmp_path, yaml.safe_dump(BASE) + f"rms_norm_eps: {text}\n")
+        assert load_model(path).rms_norm_eps == value
+
+
 @pytest.mark.parametrize("items, message", [
     (["tp"], "--param takes KEY=VALUE with a dotted KEY, not 'tp'"),
     (["a..b=1"], "--param takes KEY=VALUE"),

@@ -5,11 +5,14 @@ few bytes of YAML can demand unbounded work: nesting (``[[[[...`` recurses in
 the composer), aliases that repeat a node exponentially often (an "alias
 bomb", cheap to load but endless to print or walk) and tags whose values the
 constructor cannot convert (``!!int ''``, ``2024-13-45``). Each becomes a
-one-line :class:`ConfigError` naming the file and line.
+one-line :class:`ConfigError` naming the file and line. Numbers follow YAML 1.2:
+PyYAML resolves YAML 1.1, where ``1e-6`` (no dot) is a string, so a user's
+``eps: 1e-6`` would be refused as "not a number".
 """
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any, Iterable
 
@@ -72,6 +75,14 @@ class _BoundedLoader(yaml.SafeLoader):
             why = f" ({str(exc).split(':')[0][:80]})" if isinstance(exc, ValueError) else ""
             raise ConfigError(f"{self.where} line {node.start_mark.line + 1}: cannot "
                               f"read {value} as {tag}{why}") from None
+
+
+# YAML 1.2's floats with an exponent that 1.1 leaves as text: no dot (1e-6) or no sign
+# after the e (1.5e3, .5e1)
+_BoundedLoader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(r"^[-+]?(?:[0-9][0-9_]*(?:\.[0-9_]*)?|\.[0-9_]+)[eE][-+]?[0-9]+$"),
+    list("-+.0123456789"))
 
 
 class _Expansion:

@@ -19,10 +19,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, NamedTuple, Optional
 
-import yaml
-
 from cosim.config import load_model, load_schedule, parse_overrides
-from cosim.config.load import read_yaml
+from cosim.config.load import parse_assignments, read_yaml
 from cosim.config.schema import build, closest, fail, spec
 from cosim.errors import ConfigError
 
@@ -176,13 +174,11 @@ def axis_values(raw: Any, key: str) -> list:
 
 def render(value: Any, key: str) -> str:
     """``value`` as the text after ``KEY=`` that ``--set`` parses back to ``value``."""
-    if isinstance(value, str) and yaml.safe_load(value) == value:
-        text = value
-    else:
-        text = json.dumps(value)
-        if isinstance(value, float) and "e" in text and "." not in text:
-            text = text.replace("e", ".0e")          # YAML 1.1 floats need a dot
-    if yaml.safe_load(text) != value:
+    def parsed(text: str) -> Any:
+        return parse_assignments([f"x={text}"])["x"]
+
+    text = value if isinstance(value, str) and parsed(value) == value else json.dumps(value)
+    if parsed(text) != value:
         fail(key, "a value that --set can express", value)
     return text
 
