@@ -29,8 +29,8 @@ MAX_BANKS = 8
 def capacity(depth: int) -> int:
     """FIFO slots for a ``depth``-stage pipeline: a power of two, at least two banks,
     holding every beat in flight (depth stages, the FIFO write, the head register,
-    the credit's return), so II = 1."""
-    return max(2 * BANK, 1 << (depth + 2).bit_length())
+    the credit's registered return), so II = 1."""
+    return max(2 * BANK, 1 << (depth + 3).bit_length())
 
 
 @block
@@ -112,6 +112,7 @@ def elastic_output(clk, rst, i_valid, i_ready, o_valid, o_ready, o_data, data, d
     room = Signal(bool(1))
     take = Signal(bool(0))
     give = Signal(bool(0))
+    gave = Signal(bool(0))            # give, registered: the credit returns a cycle later
     write = Signal(bool(0))
     wsel = Signal(intbv(0, min=0, max=banks))
     rsel = Signal(intbv(0, min=0, max=MAX_BANKS))
@@ -171,13 +172,16 @@ def elastic_output(clk, rst, i_valid, i_ready, o_valid, o_ready, o_data, data, d
 
     @always(clk.posedge)
     def credits():
+        # the bank mux behind give stays out of the counter's cycle (measured: it
+        # held the MLGRU between registered ports to 190 MHz)
+        gave.next = give and not rst
         if rst:
             owed.next = 0
             room.next = 1
-        elif take and not give:
+        elif take and not gave:
             owed.next = owed + 1
             room.next = owed != cap - 1
-        elif give and not take:
+        elif gave and not take:
             owed.next = owed - 1
             room.next = 1
 
