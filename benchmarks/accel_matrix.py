@@ -49,7 +49,7 @@ def point(seed: int, variant: str, work: Path) -> list[dict]:
     folder.mkdir()
     for name, text in b.files.items():
         (folder / name).write_text(text)
-    sources = [f"{bench.BENCH_NAME}.v", f"{b.top}.v"]
+    sources = [f"{bench.BENCH_NAME}.v", *b.sources]
     rows = []
     for sim in ("verilator", "icarus"):
         run = bench.run(folder, sources, sim, backpressure=True)

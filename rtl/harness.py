@@ -182,7 +182,7 @@ def verilog(spec: UnitSpec, params: dict) -> str:
 
 
 _TIMESCALE = re.compile(r"^`timescale.*\n", re.M)
-_WIDTH = re.compile(r"%Warning-WIDTH: [^:]+:(\d+):\d+: Operator (\w+) expects (\d+)(?: or \d+)? "
+_WIDTH = re.compile(r"%Warning-WIDTH: ([^:]+):(\d+):\d+: Operator (\w+) expects (\d+)(?: or \d+)? "
                     r"bits on the (?:LHS|RHS|Assign RHS), "
                     r"but .* generates (\d+)(?: or \d+)? bits")
 #: operators whose operands Verilog sizes by context; a comparison is not among them,
@@ -207,28 +207,33 @@ def _kind(op: str, expects: int, generates: int) -> str | None:
     return None
 
 
-def waive_widths(text: str) -> str:
+def waive_widths(text: str, modules: dict[str, str] | None = None) -> str:
     """Waive, line by line and each with its reason, the WIDTH warnings MyHDL's
     context-sized expressions cause; leave every other warning for :func:`lint`.
 
     The kinds waived are listed in _REASONS; a width mismatch in a comparison, where
     Verilog's sizing can silently turn a signed compare unsigned, or any warning of
-    another kind stays visible.
+    another kind stays visible. ``modules`` ({name: text}) are the modules ``text``
+    instantiates; only warnings in ``text`` itself are waived here.
     """
     text = "`timescale 1ns/10ps\n" + _TIMESCALE.sub("", text)
     top = re.search(r"^module\s+(\w+)", text, re.M).group(1)
     with tempfile.TemporaryDirectory() as tmp:
-        (Path(tmp) / f"{top}.v").write_text(text)
+        files = {**(modules or {}), top: text}
+        for name, body in files.items():
+            (Path(tmp) / f"{name}.v").write_text(body)
         proc = subprocess.run(["verilator", "--lint-only", "-Wall", "-Wno-fatal",
-                               "--top-module", top, f"{top}.v"], cwd=tmp,
+                               "--top-module", top, *(f"{n}.v" for n in files)], cwd=tmp,
                               capture_output=True, text=True)
     kinds: dict[int, set] = {}
     for line in (proc.stdout + proc.stderr).splitlines():
         match = _WIDTH.match(line)
         if match:
-            number, op, expects, generates = match.groups()
-            kinds.setdefault(int(number), set()).add(_kind(op, int(expects), int(generates)))
-        elif line.startswith("%Warning-WIDTH"):
+            path, number, op, expects, generates = match.groups()
+            if path == f"{top}.v":
+                kinds.setdefault(int(number), set()).add(
+                    _kind(op, int(expects), int(generates)))
+        elif line.startswith(f"%Warning-WIDTH: {top}.v:"):
             kinds.setdefault(int(line.split(":")[2]), set()).add(None)
     lines = text.split("\n")
     for number in sorted(kinds, reverse=True):

@@ -1,13 +1,17 @@
 """Per-token absmax activation quantiser, bit-exact with FixedPoint.quantize.
 
-It takes n row-wise values (one per beat) into a buffer while tracking max|y|,
-then forms recip = (qmax << K) // m, m = max(absmax, 1), K = recip_frac, with the
-restoring divider of :mod:`rtl.divider`, one quotient bit per cycle (bitlen(qmax << K)
-cycles: 39 with the default numerics), then reads the buffer back and emits
-q = clamp(round_shift(y * recip, K), qmin, qmax) with m in every output beat.
-The phases run one after another, so an operation takes about 2n + 39 + 6
-cycles and the next one starts when the last q has left. The read-back path is
-pipelined (read, two partial products of y * recip, their sum, rounding, clamp).
+It takes n row-wise values (one per beat) into one of two banks while tracking
+max|y|, then forms recip = (qmax << K) // m, m = max(absmax, 1), K = recip_frac,
+with the restoring divider of :mod:`rtl.divider`, one quotient bit per cycle
+(bitlen(qmax << K) cycles: 39 with the default numerics), then reads the bank
+back and emits q = clamp(round_shift(y * recip, K), qmin, qmax) with m in every
+output beat. Double-buffered: loading, dividing and emitting each follow their
+own bank pointer, so the next vector loads while the last one is divided and
+emitted, and back to back an operation costs about n + 24 cycles at n = 64 (a
+bank is free again once it was loaded, divided and emitted: 2 II >= 2n + 47),
+not 2n + 45. The read-back path is pipelined: the bank read and its output
+register, y * recip in MULT18-sized registered pieces (:mod:`rtl.multiply`),
+rounding, clamp.
 """
 
 from __future__ import annotations
@@ -15,16 +19,13 @@ from __future__ import annotations
 from functools import partial
 
 import numpy as np
-from myhdl import Signal, always, always_comb, block, enum, intbv
+from myhdl import Signal, always, always_comb, block, intbv
 
 from rtl.divider import quotient_bits, reciprocal
 from rtl.flow import readback
+from rtl.multiply import depth, product
 from rtl.spec import UnitSpec, fixed_of, numerics_of
 from rtl.stream import Field, Layout
-
-#: low bits of recip in the first partial product of y * recip
-SPLIT = 17
-
 
 def _n(params: dict) -> int:
     n = params["n"]
@@ -78,7 +79,7 @@ def edge_stimulus(params: dict) -> list:
 @block
 def quantize(clk, rst, i_valid, i_ready, i_data, o_valid, o_ready, o_data, *, n, bits,
              abits):
-    """The three-phase quantiser (see the module docstring)."""
+    """The double-buffered quantiser (see the module docstring)."""
     qmax = (1 << (abits - 1)) - 1
     qmin = -qmax - 1
     k = bits + abits
@@ -86,30 +87,39 @@ def quantize(clk, rst, i_valid, i_ready, i_data, o_valid, o_ready, o_data, *, n,
     ymax = 1 << (bits - 1)
     prod_bound = ymax << nb
 
-    phase = enum("LOAD", "DIV", "EMIT")
-    state = Signal(phase.LOAD)
-    store = [Signal(intbv(0, min=-ymax, max=ymax)) for _ in range(n)]
+    # two banks of n values; per bank: full (a whole vector is in it) and divided
+    # (its reciprocal is ready); load, divider and emit each own one bank pointer
+    store = [Signal(intbv(0, min=-ymax, max=ymax)) for _ in range(2 * n)]
+    full, divd = Signal(intbv(0)[2:]), Signal(intbv(0)[2:])
+    wbank, dbank, rbank = Signal(bool(0)), Signal(bool(0)), Signal(bool(0))
+    waddr = Signal(intbv(0, min=0, max=2 * n))
+    raddr = Signal(intbv(0, min=0, max=2 * n))
     y = Signal(intbv(0, min=-ymax, max=ymax))
     yabs = Signal(intbv(0, min=0, max=ymax + 1))
     amax = Signal(intbv(0, min=0, max=ymax + 1))
+    biggest = Signal(intbv(0, min=0, max=ymax + 1))
+    amaxs = [Signal(intbv(1, min=0, max=ymax + 1)) for _ in range(2)]
     cnt = Signal(intbv(0, min=0, max=n))
+    take = Signal(bool(0))
+    # the divider works on bank dbank; it must see go low for a cycle between banks
+    m = Signal(intbv(1, min=0, max=ymax + 1))
     recip = Signal(intbv(0, min=0, max=1 << nb))
-    go, divided = Signal(bool(0)), Signal(bool(0))
-    divider = reciprocal(clk, rst, go, amax, divided, recip, qmax=qmax, k=k)
-    # read-back: read, two partial products, their sum, rounding, clamp (5 registers)
+    recips = [Signal(intbv(0, min=0, max=1 << nb)) for _ in range(2)]
+    go, divided, cool = Signal(bool(0)), Signal(bool(0)), Signal(bool(0))
+    divider = reciprocal(clk, rst, go, m, divided, recip, qmax=qmax, k=k)
+    # read-back of bank rbank: read, its register, y * recip, rounding, clamp
     run = Signal(bool(0))
     ridx = Signal(intbv(0, min=0, max=n))
     adv = Signal(bool(0))
     done = Signal(bool(0))
-    reader = readback(clk, rst, run, ridx, adv, o_valid, o_ready, done, n=n, depth=5)
+    reader = readback(clk, rst, run, ridx, adv, o_valid, o_ready, done, n=n,
+                      depth=4 + depth(bits, nb))
+    r_emit = Signal(intbv(0, min=0, max=1 << nb))
+    m_emit = Signal(intbv(0, min=0, max=ymax + 1))
     rdata = Signal(intbv(0, min=-ymax, max=ymax))
-    # y * recip as two registered partial products, so each fits a few DSP tiles
-    low = min(SPLIT, nb - 1)
-    rl = Signal(intbv(0)[low:])
-    rh = Signal(intbv(0)[nb - low:])
-    pl = Signal(intbv(0, min=-ymax << low, max=ymax << low))
-    ph = Signal(intbv(0, min=-ymax << (nb - low), max=ymax << (nb - low)))
+    rdata_r = Signal(intbv(0, min=-ymax, max=ymax))
     prod = Signal(intbv(0, min=-prod_bound, max=prod_bound))
+    multiplier = product(clk, adv, rdata_r, r_emit, prod)
     shifted = Signal(intbv(0, min=-(prod_bound >> k) - 1, max=(prod_bound >> k) + 1))
     shifted_r = Signal(intbv(0, min=shifted.min, max=shifted.max))
     qout = Signal(intbv(0, min=qmin, max=qmax + 1))
@@ -117,9 +127,22 @@ def quantize(clk, rst, i_valid, i_ready, i_data, o_valid, o_ready, o_data, *, n,
     @always_comb
     def comb():
         y.next = i_data[bits:].signed()
-        i_ready.next = state == phase.LOAD and not rst
-        run.next = state == phase.EMIT
-        go.next = state == phase.DIV
+        take.next = i_valid and not full[wbank] and not rst
+        i_ready.next = not full[wbank] and not rst
+        go.next = full[dbank] and not divd[dbank] and not cool
+        run.next = divd[rbank]
+
+    @always_comb
+    def banks():
+        m.next = amaxs[dbank]
+        if wbank:
+            waddr.next = cnt + n
+        else:
+            waddr.next = cnt
+        if rbank:
+            raddr.next = ridx + n
+        else:
+            raddr.next = ridx
 
     @always_comb
     def absval():
@@ -129,9 +152,11 @@ def quantize(clk, rst, i_valid, i_ready, i_data, o_valid, o_ready, o_data, *, n,
             yabs.next = y
 
     @always_comb
-    def split():
-        rl.next = recip[low:]
-        rh.next = recip[nb:low]
+    def running_max():
+        if yabs > amax:
+            biggest.next = yabs
+        else:
+            biggest.next = amax
 
     @always_comb
     def rounding():
@@ -139,45 +164,62 @@ def quantize(clk, rst, i_valid, i_ready, i_data, o_valid, o_ready, o_data, *, n,
 
     @always_comb
     def pack():
-        o_data.next = (amax << abits) | qout[abits:]
+        o_data.next = (m_emit << abits) | qout[abits:]
+
+    @always(clk.posedge)
+    def emitted():
+        """The emitted bank's reciprocal and absmax, registered: rbank changes only
+        when the pipeline is empty, and the first product of a bank is two cycles
+        after its first read."""
+        r_emit.next = recips[rbank]
+        m_emit.next = amaxs[rbank]
 
     @always(clk.posedge)
     def write():
-        if state == phase.LOAD and i_valid:
-            store[cnt].next = y
+        if take:
+            store[waddr].next = y
 
     @always(clk.posedge)
     def control():
         if rst:
-            state.next = phase.LOAD
+            full.next = 0
+            divd.next = 0
+            wbank.next = 0
+            dbank.next = 0
+            rbank.next = 0
             cnt.next = 0
             amax.next = 0
+            cool.next = 0
         else:
-            if state == phase.LOAD:
-                if i_valid:
-                    if yabs > amax:
-                        amax.next = yabs
-                    if cnt == n - 1:
-                        cnt.next = 0
-                        state.next = phase.DIV
-                        if yabs == 0 and amax == 0:
-                            amax.next = 1
+            if take:
+                if cnt == n - 1:
+                    cnt.next = 0
+                    amax.next = 0
+                    full.next[wbank] = 1
+                    if biggest == 0:
+                        amaxs[wbank].next = 1
                     else:
-                        cnt.next = cnt + 1
-            elif state == phase.DIV:
-                if divided:
-                    state.next = phase.EMIT
-            elif done:
-                state.next = phase.LOAD
-                amax.next = 0
+                        amaxs[wbank].next = biggest
+                    wbank.next = not wbank
+                else:
+                    cnt.next = cnt + 1
+                    amax.next = biggest
+            cool.next = 0
+            if divided and not cool:
+                recips[dbank].next = recip
+                divd.next[dbank] = 1
+                dbank.next = not dbank
+                cool.next = 1
+            if done:
+                full.next[rbank] = 0
+                divd.next[rbank] = 0
+                rbank.next = not rbank
 
     @always(clk.posedge)
     def datapath():
         if adv:
-            rdata.next = store[ridx]
-            pl.next = rdata * rl
-            ph.next = rdata * rh
-            prod.next = (ph << low) + pl
+            rdata.next = store[raddr]
+            rdata_r.next = rdata
             shifted_r.next = shifted
             if shifted_r > qmax:
                 qout.next = qmax
@@ -186,7 +228,8 @@ def quantize(clk, rst, i_valid, i_ready, i_data, o_valid, o_ready, o_data, *, n,
             else:
                 qout.next = shifted_r
 
-    return reader, divider, comb, absval, split, rounding, pack, write, control, datapath
+    return (reader, divider, multiplier, comb, banks, absval, running_max, rounding, pack,
+            emitted, write, control, datapath)
 
 
 def build(params: dict):

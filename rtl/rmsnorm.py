@@ -6,8 +6,10 @@ sub-block :mod:`rtl.rsqrt` forms r = rsqrt(v), and the unit emits n beats of
 sat(round_shift(sat(round_shift(x * r, rf)) * w, frac)).
 Every product goes into a full-width signal first, so no Verilog context width
 truncates it, and every multiply, wide add and shift has a register stage of its
-own (x*x of the sum of squares, ss * round(2**k/n), the exponent, the shift,
-each Newton product, x*r and z*w), so one operation takes about 2n + 20 cycles.
+own (the exponent, the shift, each Newton product); x*x of the sum of squares,
+ss * round(2**k/n), x*r and z*w are cut into MULT18-sized registered pieces
+(:mod:`rtl.multiply`), and the stored vector's read has an output register, so
+one operation takes about 2n + 40 cycles.
 """
 
 from __future__ import annotations
@@ -15,9 +17,10 @@ from __future__ import annotations
 from functools import partial
 
 import numpy as np
-from myhdl import Signal, always, always_comb, block, enum, intbv
+from myhdl import Signal, always, always_comb, block, concat, enum, intbv
 
 from rtl.flow import readback
+from rtl.multiply import delayed, depth, product
 from rtl.rsqrt import result_bound, rsqrt
 from rtl.spec import UnitSpec, fixed_of, numerics_of
 from rtl.stream import Field, Layout
@@ -93,40 +96,53 @@ def rmsnorm(clk, rst, i_valid, i_ready, i_data, o_valid, o_ready, o_data, *, n, 
     v_max = max(((ss_max * recip_n + (1 << (k - 1))) >> k) + eps_int, 1)
     r_max = result_bound(frac, rf)
 
-    phase = enum("LOAD", "DRAIN", "SCALE", "MEAN", "RSQRT", "EMIT")
+    phase = enum("LOAD", "DRAIN", "SCALE", "ROUND", "MEAN", "RSQRT", "EMIT")
     state = Signal(phase.LOAD)
     xs = [Signal(intbv(0, min=lo, max=hi + 1)) for _ in range(n)]
     ws = [Signal(intbv(0, min=lo, max=hi + 1)) for _ in range(n)]
     x_in = Signal(intbv(0, min=lo, max=hi + 1))
     w_in = Signal(intbv(0, min=lo, max=hi + 1))
-    # sum of squares: register x, register x*x, accumulate
+    # sum of squares: register x, x*x in pieces, accumulate; lv: a valid bit a stage
+    one = Signal(bool(0))
     xl = Signal(intbv(0, min=lo, max=hi + 1))
-    sq = Signal(intbv(0, min=0, max=xmax * xmax + 1))
-    sq_r = Signal(intbv(0, min=0, max=xmax * xmax + 1))
-    lv1, lv2 = Signal(bool(0)), Signal(bool(0))
+    sq = Signal(intbv(0, min=-xmax * xmax, max=xmax * xmax + 1))
+    squarer = product(clk, one, xl, xl, sq)
+    sq_depth = depth(bits, bits, True, True)
+    lv = Signal(intbv(0)[sq_depth + 1:])
     ss = Signal(intbv(0, min=0, max=ss_max + 1))
     cnt = Signal(intbv(0, min=0, max=n))
-    msp = Signal(intbv(0, min=0, max=ss_max * recip_n + 1))
-    msp_r = Signal(intbv(0, min=0, max=ss_max * recip_n + 1))
+    # the mean: ss * round(2**k / n) in pieces (SCALE waits for it), then its rounding
+    recip_c = Signal(intbv(0, min=0, max=recip_n + 1))
+    msp = Signal(intbv(0)[len(ss) + len(recip_c):])     # the product's full width
+    scaler = product(clk, one, ss, recip_c, msp)
+    settle = Signal(intbv(0, min=0, max=depth(len(ss), len(recip_c), False, False) + 1))
+    msp_r = Signal(intbv(0)[len(msp):])
     mean = Signal(intbv(0, min=0, max=v_max + 1))
+    mean_r = Signal(intbv(0, min=0, max=v_max + 1))
     v = Signal(intbv(0, min=0, max=v_max + 1))
     go, ready = Signal(bool(0)), Signal(bool(0))
     r = Signal(intbv(0, min=0, max=r_max))
     root = rsqrt(clk, rst, go, v, ready, r, frac=frac, rf=rf, lut_bits=lut_bits,
                  newton=newton)
-    # emit pipeline: read, x*r, round, clamp, z*w, round, clamp (7 registers)
+    # emit pipeline: read, its register, x*r (pieces), round, clamp, z*w (pieces),
+    # round, clamp; w travels beside x*r
+    xr_depth, zw_depth = depth(bits, len(r), True, False), depth(bits, bits, True, True)
     run = Signal(bool(0))
     ridx = Signal(intbv(0, min=0, max=n))
     adv = Signal(bool(0))
     done = Signal(bool(0))
-    reader = readback(clk, rst, run, ridx, adv, o_valid, o_ready, done, n=n, depth=7)
-    xa = Signal(intbv(0, min=lo, max=hi + 1))
-    wa, wb, wc, wd = (Signal(intbv(0, min=lo, max=hi + 1)) for _ in range(4))
+    reader = readback(clk, rst, run, ridx, adv, o_valid, o_ready, done, n=n,
+                      depth=6 + xr_depth + zw_depth)
+    xa, xa_r = (Signal(intbv(0, min=lo, max=hi + 1)) for _ in range(2))
+    wa, wa_r, wd = (Signal(intbv(0, min=lo, max=hi + 1)) for _ in range(3))
     xr = Signal(intbv(0, min=-xmax * r_max, max=xmax * r_max))
+    scale_x = product(clk, adv, xa_r, r, xr)
+    w_delay = delayed(clk, adv, wa_r, wd, xr_depth + 2)
     xr_s = Signal(intbv(0, min=-(xmax * r_max >> rf) - 1, max=(xmax * r_max >> rf) + 1))
     xr_r = Signal(intbv(0, min=xr_s.min, max=xr_s.max))
     z = Signal(intbv(0, min=lo, max=hi + 1))
     zw = Signal(intbv(0, min=-xmax * xmax, max=xmax * xmax + 1))
+    scale_w = product(clk, adv, z, wd, zw)
     zw_s = Signal(intbv(0, min=-(xmax * xmax >> frac) - 1, max=(xmax * xmax >> frac) + 2))
     zw_r = Signal(intbv(0, min=zw_s.min, max=zw_s.max))
     out = Signal(intbv(0, min=lo, max=hi + 1))
@@ -139,13 +155,14 @@ def rmsnorm(clk, rst, i_valid, i_ready, i_data, o_valid, o_ready, o_data, *, n, 
         run.next = state == phase.EMIT
         go.next = state == phase.RSQRT
 
-    @always_comb
-    def square():
-        sq.next = xl * xl
-
-    @always_comb
-    def scale():
-        msp.next = ss * recip_n
+    @always(clk.posedge)
+    def constants():
+        """Constant operands, as registers (a signal must be driven to convert). They
+        start at 0 and take their value on the first edge, so a simulator sees them
+        change: Icarus never runs a combinational slice of a register whose initial
+        value is already the one it keeps."""
+        one.next = 1
+        recip_c.next = recip_n
 
     @always_comb
     def rounding_mean():
@@ -169,13 +186,10 @@ def rmsnorm(clk, rst, i_valid, i_ready, i_data, o_valid, o_ready, o_data, *, n, 
     @always(clk.posedge)
     def squares():
         if rst:
-            lv1.next = 0
-            lv2.next = 0
+            lv.next = 0
         else:
-            lv1.next = state == phase.LOAD and i_valid
+            lv.next = concat(lv[sq_depth:], state == phase.LOAD and i_valid)
             xl.next = x_in
-            lv2.next = lv1
-            sq_r.next = sq
 
     @always(clk.posedge)
     def control():
@@ -184,8 +198,8 @@ def rmsnorm(clk, rst, i_valid, i_ready, i_data, o_valid, o_ready, o_data, *, n, 
             cnt.next = 0
             ss.next = 0
         else:
-            if lv2:
-                ss.next = ss + sq_r
+            if lv[sq_depth]:
+                ss.next = ss + sq
             if state == phase.LOAD:
                 if i_valid:
                     if cnt == n - 1:
@@ -194,14 +208,21 @@ def rmsnorm(clk, rst, i_valid, i_ready, i_data, o_valid, o_ready, o_data, *, n, 
                     else:
                         cnt.next = cnt + 1
             elif state == phase.DRAIN:
-                if not lv1 and not lv2:
+                if lv == 0:
                     state.next = phase.SCALE
+                    settle.next = settle.max - 1
             elif state == phase.SCALE:
-                msp_r.next = msp
+                if settle == 0:
+                    msp_r.next = msp
+                    state.next = phase.ROUND
+                else:
+                    settle.next = settle - 1
+            elif state == phase.ROUND:
+                mean_r.next = mean
                 state.next = phase.MEAN
             elif state == phase.MEAN:
-                if mean + eps_int > 1:
-                    v.next = mean + eps_int
+                if mean_r + eps_int > 1:
+                    v.next = mean_r + eps_int
                 else:
                     v.next = 1
                 state.next = phase.RSQRT
@@ -217,18 +238,15 @@ def rmsnorm(clk, rst, i_valid, i_ready, i_data, o_valid, o_ready, o_data, *, n, 
         if adv:
             xa.next = xs[ridx]
             wa.next = ws[ridx]
-            xr.next = xa * r
-            wb.next = wa
+            xa_r.next = xa
+            wa_r.next = wa
             xr_r.next = xr_s
-            wc.next = wb
             if xr_r > hi:
                 z.next = hi
             elif xr_r < lo:
                 z.next = lo
             else:
                 z.next = xr_r
-            wd.next = wc
-            zw.next = z * wd
             zw_r.next = zw_s
             if zw_r > hi:
                 out.next = hi
@@ -237,8 +255,8 @@ def rmsnorm(clk, rst, i_valid, i_ready, i_data, o_valid, o_ready, o_data, *, n, 
             else:
                 out.next = zw_r
 
-    return (reader, root, inputs, square, scale, rounding_mean, emit_rounding, drive, store,
-            squares, control, datapath)
+    return (reader, root, squarer, scaler, scale_x, w_delay, scale_w, inputs, constants,
+            rounding_mean, emit_rounding, drive, store, squares, control, datapath)
 
 
 def build(params: dict):

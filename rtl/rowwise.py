@@ -8,7 +8,7 @@ meet. Its methods mirror :class:`cosim.numerics.fixed.FixedPoint` one for one
 saturating after every step), so the compositions in :mod:`rtl.glu` and
 :mod:`rtl.mlgru` reuse them. For the clock (200 MHz on an ECP5 is the aim)
 each carry chain ends in a register (a sum, then its clamp), products are split
-onto 18x18 multipliers (:mod:`rtl.multiply`), and the pipeline never stalls:
+onto 18x18 multipliers (:mod:`rtl.mult18`), and the pipeline never stalls:
 its registers have no enable, and :mod:`rtl.elastic` holds results for a slow
 consumer. Every op has the same latency, so beats stay in order.
 """
@@ -23,7 +23,7 @@ from myhdl import ConcatSignal, Signal, always, always_comb, block, intbv
 
 from cosim.config.schedule import Numerics
 from rtl.elastic import elastic_output
-from rtl.multiply import delay, product, product_latency
+from rtl.mult18 import delay, product, product_latency
 from rtl.sigmoid import pwl_rom, sigmoid_latency, sigmoid_pipe
 from rtl.spec import UnitSpec, fixed_of, numerics_of
 from rtl.stream import Field, Layout

@@ -1,9 +1,10 @@
 """RMSNorm's 1/sqrt as a sub-block, bit-exact with FixedPoint.rsqrt.
 
-A short sequence of states, one multiply per cycle: find v's leading one, normalise
-v by an even shift to u, read the seed table of cosim.numerics.nonlinear at u's
-top bits, run the Newton steps y <- y * (3 - u*y^2) / 2 (square, term, step) and
-shift back with rounding. Kept apart from :mod:`rtl.rmsnorm` so that its own
+A short sequence of states: find v's leading one, normalise v by an even shift to
+u, read the seed table of cosim.numerics.nonlinear at u's top bits, run the Newton
+steps y <- y * (3 - u*y^2) / 2 (square, term, step) and shift back with rounding.
+Each product is cut into MULT18-sized registered pieces (:mod:`rtl.multiply`) and
+its state waits the pieces' depth for it. Kept apart from :mod:`rtl.rmsnorm` so that its own
 vectors (tests/test_rtl_subblocks.py) check it against the golden model directly.
 """
 
@@ -12,6 +13,7 @@ from __future__ import annotations
 from myhdl import Signal, always, always_comb, block, enum, intbv
 
 from cosim.numerics.nonlinear import rsqrt_seeds
+from rtl.multiply import depth, is_signed, product, result
 
 
 def result_bound(frac: int, rf: int) -> int:
@@ -24,7 +26,8 @@ def rsqrt(clk, rst, go, v, done, r, *, frac, rf, lut_bits, newton):
     """r = FixedPoint.rsqrt(v), v >= 1 held while ``go`` is high.
 
     When ``go`` rises the sequence starts; ``done`` rises with r valid and stays
-    high until ``go`` falls, which re-arms the block. It takes newton * 3 + 5 cycles.
+    high until ``go`` falls, which re-arms the block. It takes newton * 3 * (d + 1) + 7
+    cycles, d the depth of the widest of its products.
     """
     vbits = max((v.max - 1).bit_length(), 1)
     m = rf + (rf & 1)
@@ -34,9 +37,12 @@ def rsqrt(clk, rst, go, v, done, r, *, frac, rf, lut_bits, newton):
     sh_off = m // 2 - frac
     e_top = (vbits - 1 - m) >> 1
 
-    phase = enum("IDLE", "EXPONENT", "NORM", "SEED", "SQUARE", "TERM", "STEP", "FINAL",
-                 "DONE")
+    phase = enum("IDLE", "LEAD", "EXPONENT", "NORM", "SEED", "SQUARE", "TERM", "STEP",
+                 "ROUND", "FINAL", "DONE")
     state = Signal(phase.IDLE)
+    # v's leading one, 1-based (wide enough to compare with m + 2)
+    lead = Signal(intbv(0, min=0, max=max(vbits, m + 2) + 1))
+    lead_r = Signal(intbv(0, min=0, max=lead.max))
     e_c = Signal(intbv(0, min=e_lo, max=e_hi))
     u_c = Signal(intbv(0, min=0, max=1 << (m + 2)))
     e = Signal(intbv(0, min=e_lo, max=e_hi))
@@ -44,24 +50,35 @@ def rsqrt(clk, rst, go, v, done, r, *, frac, rf, lut_bits, newton):
     index = Signal(intbv(0, min=0, max=1 << lut_bits))
     seed = Signal(intbv(0, min=0, max=max(seeds) + 1))
     y = Signal(intbv(0, min=-ymax, max=ymax))
-    yy = Signal(intbv(0, min=0, max=ymax * ymax + 1))
+    yy = result(y, y)
     y2 = Signal(intbv(0, min=0, max=(ymax * ymax >> rf) + 1))
-    uy = Signal(intbv(0, min=0, max=(1 << (m + 2)) * ((ymax * ymax >> rf) + 1)))
-    t = Signal(intbv(0, min=-(uy.max >> m) - 1, max=(3 << rf) + 1))
-    yt = Signal(intbv(0, min=-ymax * t.max, max=ymax * max(t.max, -t.min) + 1))
+    uy = result(u, y2)
+    t = Signal(intbv(0, min=-((1 << (m + 2)) * y2.max >> m) - 1, max=(3 << rf) + 1))
+    yt = result(y, t)
+    always_on = Signal(bool(0))     # 1 from the first edge
+    multipliers = [product(clk, always_on, x, z, out) for x, z, out in
+                   ((y, y, yy), (u, y2, uy), (y, t, yt))]
+    wait = max(depth(len(x), len(z), is_signed(x), is_signed(z))
+               for x, z in ((y, y), (u, y2), (y, t)))
+    hold = Signal(intbv(0, min=0, max=wait + 1))
     steps = Signal(intbv(0, min=0, max=newton + 1))
     sh = Signal(intbv(0, min=e_lo + sh_off - 1, max=e_hi + sh_off + 1))
+    # y plus the rounding half of the final shift
+    yr = Signal(intbv(0, min=-ymax, max=ymax + (1 << max(sh.max - 2, 0))))
 
     @always_comb
     def leading_one():
-        b = 0
+        lead.next = 0
         for i in range(vbits):
             if v[i]:
-                b = i + 1
-        if b > m:
-            e_c.next = (b - 1 - m) >> 1
+                lead.next = i + 1
+
+    @always_comb
+    def exponent():
+        if lead_r > m:
+            e_c.next = (lead_r - 1 - m) >> 1
         else:
-            e_c.next = -((m + 2 - b) >> 1)
+            e_c.next = -((m + 2 - lead_r) >> 1)
 
     @always_comb
     def normalise():
@@ -78,11 +95,10 @@ def rsqrt(clk, rst, go, v, done, r, *, frac, rf, lut_bits, newton):
     def rom():
         seed.next = seeds[index]
 
-    @always_comb
-    def products():
-        yy.next = y * y
-        uy.next = u * y2
-        yt.next = y * t
+    @always(clk.posedge)
+    def constant():
+        """The products' enable, as a register: a signal must be driven to convert."""
+        always_on.next = 1
 
     @always_comb
     def status():
@@ -97,7 +113,10 @@ def rsqrt(clk, rst, go, v, done, r, *, frac, rf, lut_bits, newton):
             # the largest exponent keeps v >> 2e in range until the real one arrives
             e.next = e_top
             if go:
-                state.next = phase.EXPONENT
+                state.next = phase.LEAD
+        elif state == phase.LEAD:
+            lead_r.next = lead
+            state.next = phase.EXPONENT
         elif state == phase.EXPONENT:
             e.next = e_c
             state.next = phase.NORM
@@ -108,33 +127,43 @@ def rsqrt(clk, rst, go, v, done, r, *, frac, rf, lut_bits, newton):
             y.next = seed
             steps.next = newton
             sh.next = e + sh_off
+            hold.next = wait
             if newton > 0:
                 state.next = phase.SQUARE
             else:
-                state.next = phase.FINAL
+                state.next = phase.ROUND
+        elif hold != 0:
+            hold.next = hold - 1        # a product's pieces settle
         elif state == phase.SQUARE:
             y2.next = yy >> rf
+            hold.next = wait
             state.next = phase.TERM
         elif state == phase.TERM:
             t.next = (3 << rf) - (uy >> m)
+            hold.next = wait
             state.next = phase.STEP
         elif state == phase.STEP:
             y.next = yt >> (rf + 1)
+            hold.next = wait
             if steps == 1:
-                state.next = phase.FINAL
+                state.next = phase.ROUND
             else:
                 steps.next = steps - 1
                 state.next = phase.SQUARE
+        elif state == phase.ROUND:
+            if sh > 0:
+                yr.next = y + (1 << (sh - 1))
+            else:
+                yr.next = y
+            state.next = phase.FINAL
         elif state == phase.FINAL:
             if sh > 0:
-                r.next = (y + (1 << (sh - 1))) >> sh
-            elif sh == 0:
-                r.next = y
+                r.next = yr >> sh
             else:
-                r.next = y << (-sh)
+                r.next = yr << (-sh)
             state.next = phase.DONE
         elif not go:
             state.next = phase.IDLE
             e.next = e_top
 
-    return leading_one, normalise, lookup, rom, products, status, sequence
+    return multipliers, leading_one, exponent, normalise, lookup, rom, constant, status, sequence

@@ -20,7 +20,7 @@ from scipy.special import expit
 from cosim.config.schedule import Numerics
 from cosim.numerics.fixed import FixedPoint
 from cosim.numerics.nonlinear import SLOPE_FRAC, sigmoid_lut, sigmoid_pwl
-from rtl.multiply import delay, product, product_latency
+from rtl.mult18 import delay, product, product_latency
 
 #: registers of the LUT method (offset, index, table)
 LUT_LATENCY = 3

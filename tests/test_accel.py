@@ -7,6 +7,7 @@ simulator and the mutants.
 """
 
 import json
+import re
 import shutil
 import subprocess
 
@@ -27,6 +28,7 @@ from rtl.accel.build import lane_tokens, weight_rate
 from rtl.accel.encode import OPCODES, design
 from rtl.accel.timing import measure
 from rtl.export import main as export
+from rtl.harness import lint
 from rtl.rowwise import ADD
 from rtl.tools import command
 
@@ -63,6 +65,33 @@ def test_fusesoc_sim_and_lint(streamed, tmp_path):
     assert not any("%Warning" in p.read_text() for p in log)
 
 
+def test_one_file_per_module_named_by_its_parameters(streamed, tmp_path):
+    """files.f lists one file per module, dependencies first, each named as its module;
+    unit modules carry their parameters, are shared by the lanes, and lint clean alone."""
+    sources = (streamed / "files.f").read_text().split()
+    top = _top(streamed)
+    assert sources[-1] == f"{top}.v"
+    assert sorted(p.name for p in streamed.glob("*.v")) == sorted(
+        sources + [f"{bench.BENCH_NAME}.v"])
+    texts = {s[:-2]: (streamed / s).read_text() for s in sources}
+    assert all(re.findall(r"^module\s+(\w+)", t, re.M) == [m] for m, t in texts.items())
+    d = _one_layer_design()
+    prefixes = [f"rom_w{d.layout().width}_d{len(d.program.instrs)}",
+                f"rom_w{d.numerics.rowwise.bits}_d{d.cdepth}", "rowwise_",
+                f"matvec_tp{d.tp}_c{d.max_cols}_"]
+    prefixes += [f"rmsnorm_n{n}_" for n in d.rms_sizes]
+    prefixes += [f"quantize_n{n}_" for n in d.quant_sizes] + ["dequant_"]
+    units = sources[:-1]
+    assert len(units) == len(prefixes) and all(u.startswith(p) for u, p in zip(units, prefixes))
+    readme = (streamed / "README.md").read_text()
+    for name in units:
+        name = name[:-2]
+        per_lane = len(re.findall(rf"^{name} u_lane\d+_", texts[top], re.M))
+        assert per_lane == d.lanes or (name.startswith("rom_") and f"\n{name} #(" in texts[top])
+        assert f"`{name}.v`" in readme
+        lint(texts[name], tmp_path / name, top=name)
+
+
 def _flip(path, line, bit):
     lines = path.read_text().split("\n")
     width = len(lines[line]) * 4
@@ -82,8 +111,8 @@ def test_icarus_cycles_match_simpy_and_mutants_fail(streamed, tmp_path):
     one flipped bit of an instruction's operand field, or of one weight, makes it fail."""
     work = tmp_path / "m"
     shutil.copytree(streamed, work)
-    run = bench.run(work, [f"{bench.BENCH_NAME}.v", f"{_top(work)}.v"], "icarus",
-                    backpressure=False)
+    run = bench.run(work, [f"{bench.BENCH_NAME}.v", *(work / "files.f").read_text().split()],
+                    "icarus", backpressure=False)
     assert run.passed, run.log
     d = _one_layer_design()
     predicted = predict(d.program, measure(d), weight_rate(d))

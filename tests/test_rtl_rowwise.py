@@ -163,7 +163,7 @@ def mult18x18d_model(registered: bool = True) -> str:
     """A Verilog model of the ECP5 MULT18X18D as the units use it (Lattice TN1267:
     A and B signed per SIGNEDA/SIGNEDB, input and output registers on CLK0 when
     their REG_*_CLK parameter names it). Yosys ships only a blackbox, so the
-    `SYNTHESIS` branch of rtl.multiply.dsp_mul is simulated against this.
+    `SYNTHESIS` branch of rtl.mult18.dsp_mul is simulated against this.
     ``registered=False`` ignores the registers: a mutant the bench must catch."""
     ports = ([f"A{i}" for i in range(18)] + [f"B{i}" for i in range(18)]
              + ["SIGNEDA", "SIGNEDB", "CLK0", "CE0", "RST0"])

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 from myhdl import ResetSignal, Signal, StopSimulation, block, delay, instance, intbv
 
-from rtl import matvec
+from rtl import matvec, multiply
 from rtl.divider import quotient_bits, reciprocal
 from rtl.rsqrt import result_bound, rsqrt
 from rtl.spec import fixed_of
@@ -36,6 +36,26 @@ def rsqrt_vectors(v_max: int, seed: int) -> list[int]:
     return sorted(v for v in values if 1 <= v <= v_max)
 
 
+@block
+def ticking(clk):
+    """A clock of period 10 on ``clk``."""
+    @instance
+    def tick():
+        while True:
+            yield delay(5)
+            clk.next = not clk
+    return tick
+
+
+def run_bench(bench) -> None:
+    """Simulate the block function ``bench`` until it stops, and tear MyHDL down."""
+    tb = bench()
+    try:
+        tb.run_sim(quiet=1)
+    finally:
+        tb.quit_sim()
+
+
 def run_go_done(make, values: list[int], x, y) -> list[int]:
     """y for each value of x from the MyHDL sub-block ``make(clk, rst, go, x, done, y)``
     (a block with its parameters bound), one go/done handshake per value."""
@@ -47,12 +67,7 @@ def run_go_done(make, values: list[int], x, y) -> list[int]:
     def bench():
         dut = make(clk, rst, go, x, done, y)
 
-        @instance
-        def clock():
-            while True:
-                yield delay(5)
-                clk.next = not clk
-
+        clock = ticking(clk)
         @instance
         def drive():
             for _ in range(3):
@@ -71,11 +86,7 @@ def run_go_done(make, values: list[int], x, y) -> list[int]:
 
         return dut, clock, drive
 
-    tb = bench()
-    try:
-        tb.run_sim(quiet=1)
-    finally:
-        tb.quit_sim()
+    run_bench(bench)
     return results
 
 
@@ -142,12 +153,7 @@ def test_ternary_tree_sums_every_beat(tp, stages, abits):
         dut = matvec.ternary_tree(clk, rst, adv, i_valid, i_data, vroot, lroot, root, proot,
                                   tp=tp, stages=stages, abits=abits)
 
-        @instance
-        def clock():
-            while True:
-                yield delay(5)
-                clk.next = not clk
-
+        clock = ticking(clk)
         @instance
         def drive():
             yield clk.posedge
@@ -169,9 +175,52 @@ def test_ternary_tree_sums_every_beat(tp, stages, abits):
 
         return dut, clock, drive
 
-    tb = bench()
-    try:
-        tb.run_sim(quiet=1)
-    finally:
-        tb.quit_sim()
+    run_bench(bench)
     assert seen == expected
+
+
+@pytest.mark.parametrize("a_bits, b_bits, b_signed", [
+    (24, 39, False), (18, 17, False), (12, 20, False), (32, 63, False), (5, 4, False),
+    (24, 24, True), (18, 18, True), (53, 17, False)])
+def test_split_product_equals_the_product_through_stalls(a_bits, b_bits, b_signed):
+    """a * b of a signed and an unsigned or signed operand leaves the piece products and
+    adder tree ``depth`` enabled edges later, whatever cycles the enable is low; extremes
+    first."""
+    rng = random.Random(a_bits * 100 + b_bits)
+    lo, hi = -(1 << (a_bits - 1)), (1 << (a_bits - 1)) - 1
+    blo, top = (-(1 << (b_bits - 1)), (1 << (b_bits - 1)) - 1) if b_signed else \
+        (0, (1 << b_bits) - 1)
+    pairs = [(lo, top), (hi, top), (lo, blo), (hi, blo), (-1, 1), (hi, 1)]
+    pairs += [(rng.randint(lo, hi), rng.randint(blo, top)) for _ in range(60)]
+    d = multiply.depth(a_bits, b_bits, True, b_signed)
+    clk, en = Signal(bool(0)), Signal(bool(0))
+    a = Signal(intbv(0, min=lo, max=hi + 1))
+    b = Signal(intbv(0, min=blo, max=top + 1)) if b_signed else Signal(intbv(0)[b_bits:])
+    ends = [x * y for x in (lo, hi) for y in (blo, top)]
+    p = Signal(intbv(0, min=min(ends) - 1, max=max(ends) + 1))
+    taken, seen = [], []
+
+    @block
+    def bench():
+        dut = multiply.product(clk, en, a, b, p)
+
+        clock = ticking(clk)
+        @instance
+        def drive():
+            queue = list(pairs) + [(0, 0)] * d
+            while queue:
+                en.next = rng.random() < 0.7
+                a.next, b.next = queue[0] if en.next else (rng.randint(lo, hi),
+                                                           rng.randint(blo, top))
+                yield clk.posedge
+                if en:
+                    taken.append(queue.pop(0))
+                    yield delay(1)
+                    if len(taken) >= d:
+                        seen.append(int(p))
+            raise StopSimulation
+
+        return dut, clock, drive
+
+    run_bench(bench)
+    assert seen == [x * y for x, y in taken[:len(taken) - d + 1]]

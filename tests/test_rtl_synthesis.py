@@ -40,6 +40,17 @@ def measured(tmp_path_factory):
     return record
 
 
+def test_critical_path_is_the_one_that_sets_fmax(tmp_path):
+    """The critical path read from nextpnr's report JSON (what benchmarks/accel_synth.py
+    records) adds up to the period of the Fmax it reports."""
+    unit, params = SMALL
+    characterize.synthesise(unit, characterize.normalise(unit, params), tmp_path)
+    period = 1000 / characterize.place_and_route(unit, tmp_path, 1)
+    path = characterize.critical_path(unit, tmp_path)
+    assert {kind for kind, _, _ in path} >= {"clk-to-q", "logic", "routing"}
+    assert sum(delay for _, delay, _ in path) == pytest.approx(period, rel=0.02)
+
+
 def test_ternary_matvec_synthesises_without_multipliers(measured):
     """A ternary multiply is a mux of +a, ~a, 0: no MULT18X18D or ALU54B may appear."""
     assert measured["dsp"] == 0 and measured["alu54"] == 0

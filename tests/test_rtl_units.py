@@ -165,8 +165,12 @@ MUTANTS = {
 def test_bench_fails_on_a_mutant(mutant, tmp_path):
     """Each fault is caught. The first and the last were invisible to the previous
     bench, which offered nothing in reset and stopped at the expected output count."""
-    spec, params = UNITS["matvec"], {"tp": 4, "cols": 10}
-    old, new, bp = MUTANTS[mutant]
+    assert_bench_catches(UNITS["matvec"], {"tp": 4, "cols": 10}, *MUTANTS[mutant], tmp_path)
+
+
+def assert_bench_catches(spec, params: dict, old: str, new: str, bp, tmp_path) -> None:
+    """The Icarus bench passes the unit's Verilog and fails it with ``old`` made ``new``
+    (``bp``: the back-pressure seed, or None)."""
     text = harness.verilog(spec, params)
     assert text.count(old) == 1
     stim = spec.random_stimulus(params, np.random.default_rng(8), 6)
@@ -175,6 +179,21 @@ def test_bench_fails_on_a_mutant(mutant, tmp_path):
                               text=text) == expected
     assert harness.run_icarus(spec, params, stim, tmp_path / "bad", backpressure=bp,
                               text=text.replace(old, new)) != expected
+
+
+#: Verilog text mutations of the double-buffered quantiser (n = 4): faults only
+#: back-to-back vectors, or back-pressure while a bank is emitted, can show
+QUANTIZE_MUTANTS = {
+    "emits bank 0 always": ("        raddr = (ridx + 4);", "        raddr = ridx;", None),
+    "loads into a full bank": ("assign take = (i_valid && (!full[wbank]) && (!rst));",
+                               "assign take = (i_valid && (!rst));", 5),
+}
+
+
+@pytest.mark.parametrize("mutant", sorted(QUANTIZE_MUTANTS))
+def test_quantiser_bench_fails_on_a_bank_mutant(mutant, tmp_path):
+    """Each bank fault is caught by the bench's back-to-back vectors."""
+    assert_bench_catches(UNITS["quantize"], {"n": 4}, *QUANTIZE_MUTANTS[mutant], tmp_path)
 
 
 @pytest.mark.parametrize("name, params", CASES)

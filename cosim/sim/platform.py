@@ -6,6 +6,13 @@ the schedule's unit parameters; when the characterisation records
 its measured latency and initiation interval, interpolated to the schedule's
 sizes, replace the schedule's (and the unit is reported ``characterized:
 true``); otherwise the analytic stand-in is used and the report says so.
+
+An operation has two figures: its ``cycles``, from its first input to its last
+result, and its issue interval, after which the unit accepts the next
+operation. They differ for a pipelined or double-buffered unit (the quantiser
+takes the next vector after about n cycles while the last one still needs
+about n more); the records give both, and the analytic stand-in issues the next
+operation only when the last has left.
 """
 
 from __future__ import annotations
@@ -55,6 +62,12 @@ class Op:
     host: bool = False
     transfers: float = 0.0     # activation vectors moved to/from DRAM before it, per lane
     vector: int = 0            # elements of one such vector (the hidden size)
+    tail: float = 0.0          # of ``cycles``: the last ones, when the unit already takes the next
+
+    @property
+    def issue(self) -> float:
+        """Cycles until the unit accepts the next operation."""
+        return self.cycles - self.tail
 
 
 @dataclass(frozen=True)
@@ -67,6 +80,14 @@ class UnitTiming:
     source: str
     row_cycles: Optional[float] = None      # measured cycles per mat-vec row
     per_element: Optional[float] = None     # measured cycles per element of a pass
+    #: cycles an operation runs on after the unit accepts the next one, as
+    #: (per element or row, fixed); the analytic stand-in has none
+    tail: tuple[float, float] = (0.0, 0.0)
+
+    def tail_cycles(self, size: float, cycles: float) -> float:
+        """The tail of an operation of ``size`` elements (or rows) lasting ``cycles``."""
+        per, fixed = self.tail
+        return min(cycles, max(0.0, per * size + fixed))
 
 
 def unit_timings(schedule: ScheduleConfig, records: Records) -> dict[str, UnitTiming]:
@@ -88,12 +109,14 @@ def unit_timings(schedule: ScheduleConfig, records: Records) -> dict[str, UnitTi
 
 
 def _measured(unit: str, series: Series, schedule: ScheduleConfig, source: str) -> UnitTiming:
-    """Timing from records: back to back, K operations take (K - 1) * II + last_out cycles.
+    """Timing from records: an operation lasts its last_out cycles and issues after its II.
 
-    Each operation costs its II and the pipeline drains once (last_out - II).
-    A mat-vec row is one operation of ceil(cols / tp) beats; a vector pass of n
-    elements is one operation whose cycles grow as a * n + b, fitted over the
-    recorded sizes (with one size: proportional to n, and the source says so).
+    Back to back, K operations take (K - 1) * II + last_out cycles: each costs its
+    II and the last one drains (last_out - II). A mat-vec row is one operation of
+    ceil(cols / tp) beats and a mat-vec's rows follow at that II, so its tail is
+    the drain of its last row. A vector pass of n elements is one operation whose
+    cycles and II each grow as a * n + b, fitted over the recorded sizes (with one
+    size: proportional to n, and the source says so); its tail is their difference.
     """
     def drain(r: dict) -> float:
         return max(0.0, float(r.get("last_out_cycles", r["latency_cycles"])) - r["ii_cycles"])
@@ -102,20 +125,24 @@ def _measured(unit: str, series: Series, schedule: ScheduleConfig, source: str) 
         tp = schedule.units.matvec.tp
         row = series.at(tp, lambda r: r["ii_cycles"]
                         - math.ceil(r["params"]["cols"] / r["params"]["tp"]))
-        return UnitTiming(series.at(tp, drain), 1.0, True,
-                          f"{source}: {series.basis(tp)}", row_cycles=row)
+        last = series.at(tp, drain)
+        return UnitTiming(last, 1.0, True, f"{source}: {series.basis(tp)}", row_cycles=row,
+                          tail=(0.0, last))
     line = series.line(lambda r: r["ii_cycles"] + drain(r))
+    issue = series.line(lambda r: r["ii_cycles"])
     if line is not None:
         per, fixed = line
         return UnitTiming(fixed, 1.0, True,
-                          f"{source}: cycles = {per:.4g} n + {fixed:.4g}, fitted at "
-                          + ", ".join(f"n={n:g}" for n in series.sizes), per_element=per)
+                          f"{source}: cycles = {per:.4g} n + {fixed:.4g}, issue interval = "
+                          f"{issue[0]:.4g} n + {issue[1]:.4g}, fitted at "
+                          + ", ".join(f"n={n:g}" for n in series.sizes), per_element=per,
+                          tail=(per - issue[0], fixed - issue[1]))
     x, r = series.points[0]
     n = x if series.axis else 1.0
     how = f"one size recorded (n={n:g}): cycles taken as proportional to n" \
         if series.axis else series.basis(None)
     return UnitTiming(drain(r), 1.0, True, f"{source}: {how}",
-                      per_element=r["ii_cycles"] / n)
+                      per_element=r["ii_cycles"] / n, tail=(0.0, drain(r)))
 
 
 def record_prefer(schedule: ScheduleConfig, unit: str) -> dict:
@@ -158,10 +185,10 @@ def lane_program(graph: nx.DiGraph, schedule: ScheduleConfig, cfg: ModelConfig,
         d = graph.nodes[name]
         kind = d["kind"]
         host = is_host(name, schedule) or kind == "embed"
-        unit, cycles, wbytes, accesses = None, 0.0, 0, 0
+        unit, cycles, wbytes, accesses, size = None, 0.0, 0, 0, 0
         if kind == "matvec":
             rows, cols = d["shape"]
-            unit = "matvec"
+            unit, size = "matvec", rows
             cycles = matvec_cycles(rows, cols, schedule, timings["matvec"])
             wbytes = d["weight_bytes"]
             accesses = cols + rows
@@ -170,7 +197,8 @@ def lane_program(graph: nx.DiGraph, schedule: ScheduleConfig, cfg: ModelConfig,
             if kind == "recurrence" and cfg.variant == "paper":
                 passes = PAPER_RECURRENCE
             ucfg = getattr(schedule.units, unit)
-            cycles = vector_cycles(d["size"], passes, ucfg, timings[unit], ports)
+            size = d["size"]
+            cycles = vector_cycles(size, passes, ucfg, timings[unit], ports)
             accesses = d["size"] * sum(r + w for r, w in passes)
         if host:
             unit, cycles, wbytes = None, 0.0, 0
@@ -178,8 +206,9 @@ def lane_program(graph: nx.DiGraph, schedule: ScheduleConfig, cfg: ModelConfig,
         if unit is not None and d["layer"] >= 0 and d["layer"] not in seen:
             seen.add(d["layer"])        # a layer's activation traffic, before its first op
             transfers = spills
+        tail = timings[unit].tail_cycles(size, cycles) if unit else 0.0
         ops.append(Op(name, kind, unit, cycles, d["layer"], tuple(d["inputs"]), wbytes,
-                      accesses, host, transfers, cfg.hidden_size))
+                      accesses, host, transfers, cfg.hidden_size, tail))
     return ops
 
 

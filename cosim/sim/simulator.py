@@ -87,6 +87,7 @@ class Simulator:
         active = [k for k, n in enumerate(groups) if n]
         self._events = 0
         self._busy: dict[str, float] = defaultdict(float)
+        self._last_end: dict[tuple[int, str], float] = {}
         self._bytes = 0.0
         self._stall = 0.0
         self._act_bytes = self._act_cycles = 0.0
@@ -138,44 +139,66 @@ class Simulator:
                 for i, k in enumerate(same[0])}
 
     # -- one operation ------------------------------------------------------
-    def _duration(self, op: Op, ctx: "_Context") -> float:
+    def _duration(self, op: Op, ctx: "_Context") -> tuple[float, float]:
+        """Cycles of ``op`` for the lane group, and of those the tail after its unit is free.
+
+        Lanes sharing the unit (``per: cu``) follow each other at the unit's issue
+        interval; a prefill scan repeats the recurrence, each step waiting for the last.
+        """
         per = getattr(self.schedule.units, op.unit).per
-        cycles = op.cycles * (ctx.lanes if per == "cu" else 1)
+        cycles = op.cycles + (ctx.lanes - 1) * op.issue if per == "cu" else op.cycles
         if op.kind == "recurrence":
             cycles *= ctx.scan
-        return cycles
+        return cycles, op.tail
 
-    def _execute(self, op: Op, ctx: "_Context"):
-        """Generator: run ``op`` for the lane group of ``ctx``."""
+    def _execute(self, op: Op, ctx: "_Context", release=None):
+        """Generator: run ``op`` for the lane group of ``ctx``.
+
+        ``release`` (when the unit is a shared resource) is called once the unit
+        accepts the next operation; the op's tail runs on after it.
+        """
         start = ctx.env.now
         if op.unit is None:
             ctx.compute(op)
             return
-        cycles = self._duration(op, ctx)
+        cycles, tail = self._duration(op, ctx)
         s = self.schedule
         if op.transfers:
             yield from self._transfer(op, ctx)
+        begin = ctx.env.now
         if op.weight_bytes and s.onchip.weights == "dram":
             stream = op.weight_bytes / ctx.rate
             wait = 0 if s.overlap.prefetch_weights else s.memory.latency_cycles(s.clock_mhz)
             with ctx.channel.request() as req:
                 yield req
                 self._events += ctx.weight
-                t0 = ctx.env.now
-                yield ctx.env.timeout(wait + max(stream, cycles))
+                t0 = begin = ctx.env.now
+                yield ctx.env.timeout(wait + max(stream, cycles - tail))
                 self._events += ctx.weight
             self._bytes += op.weight_bytes * ctx.weight
-            self._stall += (ctx.env.now - start - cycles) * ctx.weight
+            self._stall += (ctx.env.now - start - (cycles - tail)) * ctx.weight
             self._cu_bytes[ctx.k] += op.weight_bytes
             self._record(ctx, "dram", op.name, t0, stream + wait)
         else:
-            yield ctx.env.timeout(cycles)
+            yield ctx.env.timeout(cycles - tail)
             self._events += ctx.weight
-        self._busy[op.unit] += cycles * ctx.weight
+        if release is not None:
+            release()
+        if tail:
+            yield ctx.env.timeout(tail)
+        self._busy_until(op.unit, ctx, ctx.env.now - cycles)
         if ctx.k == 0 or ctx.first:
             self._layers[op.layer] += ctx.env.now - start
         self._record(ctx, op.unit, op.name, ctx.env.now - cycles, cycles)
         ctx.compute(op)
+
+    def _busy_until(self, unit: str, ctx: "_Context", start: float) -> None:
+        """Count the unit busy from ``start`` to now, once where its operations overlap."""
+        key = (ctx.k, unit)
+        last = self._last_end.get(key, 0.0)
+        now = ctx.env.now
+        self._busy[unit] += max(0.0, now - max(start, last)) * ctx.weight
+        self._last_end[key] = max(last, now)
 
     def _transfer(self, op: Op, ctx: "_Context"):
         """Generator: move ``op.transfers`` activation vectors of every lane over the channel.
@@ -227,9 +250,9 @@ class Simulator:
             if op.unit is None:
                 ctx.compute(op)
             else:
-                with units[op.unit].request() as req:
-                    yield req
-                    yield from self._execute(op, ctx)
+                req = units[op.unit].request()
+                yield req
+                yield from self._execute(op, ctx, lambda: units[op.unit].release(req))
             done[op.name].succeed()
 
         def finish():

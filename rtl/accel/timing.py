@@ -13,15 +13,15 @@ from __future__ import annotations
 
 import numpy as np
 
-from rtl.accel.dequant import DEPTH as DEQUANT_DEPTH
+from rtl.accel.dequant import SPEC as DEQUANT
 from rtl.accel.encode import Design
 from rtl.accel.top import SEQUENCER_CYCLES, unit_params
 from rtl.harness import simulate
+from rtl.spec import UnitSpec
 from rtl.units import UNITS
 
 
-def _span(unit: str, params: dict, operations: int = 1) -> tuple[list, list]:
-    spec = UNITS[unit]
+def _span(spec: UnitSpec, params: dict, operations: int = 1) -> tuple[list, list]:
     stimulus = spec.random_stimulus(params, np.random.default_rng(0), operations)
     result = simulate(spec, params, stimulus)
     return result.in_cycles, result.out_cycles
@@ -32,17 +32,19 @@ def measure(d: Design) -> dict:
 
     rowwise, rmsnorm<n>, quantize<n>: first input beat to first output beat of one
     operation (outputs then leave one per cycle); matvec: a row's last beat to its
-    sum; dequant: its pipeline depth.
+    sum; dequant: a row sum to its dequantised value.
     """
-    out: dict = {"sequencer": dict(SEQUENCER_CYCLES), "dequant": DEQUANT_DEPTH}
-    ins, outs = _span("rowwise", unit_params(d, "rowwise"))
+    out: dict = {"sequencer": dict(SEQUENCER_CYCLES)}
+    ins, outs = _span(DEQUANT, unit_params(d, "dequant"))
+    out["dequant"] = outs[0] - ins[0]
+    ins, outs = _span(UNITS["rowwise"], unit_params(d, "rowwise"))
     out["rowwise"] = outs[0] - ins[0]
     for n in d.rms_sizes:
-        ins, outs = _span("rmsnorm", unit_params(d, "rmsnorm", n))
+        ins, outs = _span(UNITS["rmsnorm"], unit_params(d, "rmsnorm", n))
         out[f"rmsnorm{n}"] = outs[0] - ins[0]
     for n in d.quant_sizes:
-        ins, outs = _span("quantize", unit_params(d, "quantize", n))
+        ins, outs = _span(UNITS["quantize"], unit_params(d, "quantize", n))
         out[f"quantize{n}"] = outs[0] - ins[0]
-    ins, outs = _span("matvec", unit_params(d, "matvec"))
+    ins, outs = _span(UNITS["matvec"], unit_params(d, "matvec"))
     out["matvec"] = outs[0] - ins[-1]
     return out

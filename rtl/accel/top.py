@@ -29,7 +29,6 @@ from __future__ import annotations
 from myhdl import ConcatSignal, Signal, always, always_comb, block, concat, enum, intbv
 
 from cosim.config.schema import as_dict
-from rtl.accel.dequant import dequant
 from rtl.accel.encode import (
     OPCODES,
     Design,
@@ -39,6 +38,7 @@ from rtl.accel.encode import (
     weight_words,
 )
 from rtl.accel.memory import rom
+from rtl.accel.modules import dequant_unit, stream_unit
 from rtl.rowwise import RECUR_PAPER, RECUR_RELEASED
 from rtl.units import UNITS
 
@@ -63,10 +63,6 @@ def unit_params(d: Design, unit: str, n: int = 0) -> dict:
     elif unit == "quantize":
         params.update(n=n)
     return params
-
-
-def _unit(name: str, params: dict):
-    return UNITS[name].build(params)
 
 
 class Bundle:
@@ -109,8 +105,9 @@ def chain(sel, xs, x_out):
 
 
 @block
-def lane(clk, rst, d: Design, ctl: dict, in_data, ready, done, rda):
-    """One lane: its memories and units, fed by the shared sequencer's ``ctl`` signals."""
+def lane(clk, rst, d: Design, ctl: dict, in_data, ready, done, rda, index: int):
+    """Lane ``index``: its memories and units, fed by the shared sequencer's ``ctl``
+    signals; each unit is an instance of its own Verilog module."""
     num = d.numerics
     bits, abits, tp = num.rowwise.bits, num.activation_bits, d.tp
     vmin, vmax = -(1 << (bits - 1)), 1 << (bits - 1)
@@ -128,35 +125,37 @@ def lane(clk, rst, d: Design, ctl: dict, in_data, ready, done, rda):
     one = Signal(bool(1))
 
     # -- units -------------------------------------------------------------------------
-    def ports(iw, ow):
-        return Bundle(i_valid=Signal(bool(0)), i_ready=Signal(bool(0)),
-                    i_data=Signal(intbv(0)[iw:]), o_valid=Signal(bool(0)),
-                    o_data=Signal(intbv(0)[ow:]))
+    def ports(name, n=0):
+        """The stream ports of a unit instance, as wide as its layouts say."""
+        spec, params = UNITS[name], unit_params(d, name, n)
+        return Bundle(name=name, params=params, i_valid=Signal(bool(0)),
+                      i_ready=Signal(bool(0)), o_valid=Signal(bool(0)),
+                      i_data=Signal(intbv(0)[spec.in_layout(params).width:]),
+                      o_data=Signal(intbv(0)[spec.out_layout(params).width:]))
 
-    row = ports(3 + 3 * bits, bits)
-    rms = [ports(2 * bits, bits) for _ in d.rms_sizes]
-    qnt = [ports(bits, abits + bits) for _ in d.quant_sizes]
+    row = ports("rowwise")
+    rms = [ports("rmsnorm", n) for n in d.rms_sizes]
+    qnt = [ports("quantize", n) for n in d.quant_sizes]
+    mv = ports("matvec")
     accbits = num.accumulator_bits
-    mv = ports(qw + 2 * tp + 1, accbits)
     dq_ready = Signal(bool(0))
-    units = [("rowwise", unit_params(d, "rowwise"), row, one),
-             ("matvec", unit_params(d, "matvec"), mv, dq_ready)]
-    units += [("rmsnorm", unit_params(d, "rmsnorm", n), p, one)
-              for n, p in zip(d.rms_sizes, rms)]
-    units += [("quantize", unit_params(d, "quantize", n), p, one)
-              for n, p in zip(d.quant_sizes, qnt)]
-    insts = [_unit(name, params)(clk, rst, p.i_valid, p.i_ready, p.i_data, p.o_valid, o_ready,
-                                 p.o_data) for name, params, p, o_ready in units]
+    units = [(row, one, ""), (mv, dq_ready, "")]
+    units += [(p, one, n) for n, p in zip(d.rms_sizes, rms)]
+    units += [(p, one, n) for n, p in zip(d.quant_sizes, qnt)]
+    insts = [stream_unit(clk, rst, p.i_valid, p.i_ready, p.i_data, p.o_valid, o_ready, p.o_data,
+                         unit=p.name, params=p.params, label=f"u_lane{index}_{p.name}{n}")
+             for p, o_ready, n in units]
     acc = Signal(intbv(0, min=-(1 << (accbits - 1)), max=1 << (accbits - 1)))
     absmax = Signal(intbv(1, min=0, max=1 << bits))
     gain = Signal(intbv(0, min=0, max=(1 << bits) << num.scale_bits))
     dq_valid = Signal(bool(0))
     dq_y = Signal(intbv(0, min=vmin, max=vmax))
-    insts.append(dequant(clk, rst, mv.o_valid, dq_ready, acc, gain, ctl.shm1, dq_valid,
-                         one, dq_y))
+    insts.append(dequant_unit(clk, rst, mv.o_valid, dq_ready, acc, gain, ctl.shm1, dq_valid,
+                              one, dq_y, params=unit_params(d, "dequant"),
+                              label=f"u_lane{index}_dequant"))
 
-    rms_v, rms_d = Signal(bool(0)), Signal(intbv(0)[bits:])
-    q_v, q_d = Signal(bool(0)), Signal(intbv(0)[abits + bits:])
+    rms_v, rms_d = Signal(bool(0)), Signal(intbv(0)[len(rms[0].o_data):])
+    q_v, q_d = Signal(bool(0)), Signal(intbv(0)[len(qnt[0].o_data):])
     rms_ready, q_ready = Signal(bool(0)), Signal(bool(0))
     insts += [chain(ctl.unit, [p.o_valid for p in rms], rms_v),
               chain(ctl.unit, [p.o_data for p in rms], rms_d),
@@ -184,7 +183,7 @@ def lane(clk, rst, d: Design, ctl: dict, in_data, ready, done, rda):
             bsel.next = rdb
         row.i_valid.next = ctl.u_valid and ctl.op == OP_ROW
         mv.i_valid.next = ctl.u_valid and ctl.op == OP_MV
-        acc.next = mv.o_data.signed()
+        acc.next = mv.o_data[accbits:].signed()
 
     @always_comb
     def beats():
@@ -405,7 +404,7 @@ def core(clk, rst, i_valid, i_ready, i_data, o_valid, o_ready, o_data, w_valid, 
         return sl
 
     insts += [unpack(k, s) for k, s in enumerate(ins)]
-    insts += [lane(clk, rst, d, ctl, ins[k], readies[k], dones[k], rdas[k])
+    insts += [lane(clk, rst, d, ctl, ins[k], readies[k], dones[k], rdas[k], k)
               for k in range(lanes)]
 
     @always_comb
