@@ -6,9 +6,11 @@ which tracks when each value is ready and inserts delay registers so operands
 meet. Its methods mirror :class:`cosim.numerics.fixed.FixedPoint` one for one
 (``silu``, ``lower_bound``, ``recurrence`` are composed exactly as there,
 saturating after every step), so the compositions in :mod:`rtl.glu` and
-:mod:`rtl.mlgru` reuse them. The whole pipeline stalls when its output is held
-(``en = o_ready or not o_valid``); every op has the same latency, so beats stay
-in order.
+:mod:`rtl.mlgru` reuse them. For the clock (200 MHz on an ECP5 is the aim)
+each carry chain ends in a register (a sum, then its clamp), products are split
+onto 18x18 multipliers (:mod:`rtl.mult18`), and the pipeline never stalls:
+its registers have no enable, and :mod:`rtl.elastic` holds results for a slow
+consumer. Every op has the same latency, so beats stay in order.
 """
 
 from __future__ import annotations
@@ -20,7 +22,8 @@ import numpy as np
 from myhdl import ConcatSignal, Signal, always, always_comb, block, intbv
 
 from cosim.config.schedule import Numerics
-from rtl.flow import stream_ctrl
+from rtl.elastic import elastic_output
+from rtl.mult18 import delay, product, product_latency
 from rtl.sigmoid import pwl_rom, sigmoid_latency, sigmoid_pipe
 from rtl.spec import UnitSpec, fixed_of, numerics_of
 from rtl.stream import Field, Layout
@@ -35,95 +38,81 @@ def rowwise_signal(numerics: Numerics) -> Signal:
 
 
 @block
-def delay(clk, en, x, y, n):
-    """y is x delayed by n >= 1 enabled cycles (one block however long: MyHDL
-    elaboration cost grows with the number of instances)."""
-    if n == 1:
-        @always(clk.posedge)
-        def step():
-            if en:
-                y.next = x
-        return step
-    stages = [Signal(intbv(0, min=x.min, max=x.max)) for _ in range(n - 1)]
-
-    @always(clk.posedge)
-    def shift():
-        if en:
-            stages[0].next = x
-            for k in range(1, n - 1):
-                stages[k].next = stages[k - 1]
-            y.next = stages[n - 2]
-
-    return shift
-
-
-@block
-def saturate_reg(clk, en, s, y):
-    """y <= s clamped to y's range when en: the output register of every
-    saturating piece (add, 1 - x, multiply)."""
+def saturate_reg(clk, s, y):
+    """y <= s clamped to y's range: the last register of every saturating piece.
+    s fits when its bits from y's sign bit up are all equal, a test of a few LUTs
+    (two magnitude compares would be two carry chains in one cycle)."""
     lo, hi, bits = y.min, y.max - 1, len(y)
+    top = len(s) - bits + 1                 # s's bits from y's sign bit upwards
+    if top <= 1:
+        @always(clk.posedge)
+        def copy():
+            y.next = s
+        return copy
+    ones = (1 << top) - 1
 
     @always(clk.posedge)
     def saturate():
-        if en:
-            if s > hi:
-                y.next = hi
-            elif s < lo:
-                y.next = lo
-            else:
-                y.next = s[bits:].signed()
+        if s[len(s):bits - 1] == 0 or s[len(s):bits - 1] == ones:
+            y.next = s[bits:].signed()
+        elif s < 0:
+            y.next = lo
+        else:
+            y.next = hi
 
     return saturate
 
 
 @block
-def add_pipe(clk, en, a, b, y):
-    """FixedPoint.add: saturating a + b; one register."""
+def add_pipe(clk, a, b, y):
+    """FixedPoint.add: saturating a + b; two registers (sum, then saturate), so the
+    sum's carry chain and the clamp's compare chain sit in different cycles."""
     s = Signal(intbv(0, min=2 * y.min, max=2 * (y.max - 1) + 1))
 
-    @always_comb
+    @always(clk.posedge)
     def total():
         s.next = a + b
 
-    return total, saturate_reg(clk, en, s, y)
+    return total, saturate_reg(clk, s, y)
 
 
 @block
-def one_minus_pipe(clk, en, a, y, one):
-    """FixedPoint.one_minus: saturating one - a; one register."""
+def one_minus_pipe(clk, a, y, one):
+    """FixedPoint.one_minus: saturating one - a; two registers."""
     s = Signal(intbv(0, min=one - y.max, max=one - y.min + 1))
 
-    @always_comb
+    @always(clk.posedge)
     def diff():
         s.next = one - a
 
-    return diff, saturate_reg(clk, en, s, y)
+    return diff, saturate_reg(clk, s, y)
+
+
+def mul_latency(a: Signal, b: Signal) -> int:
+    """Registers of :func:`mul_pipe`: the split product, the rounding, the clamp."""
+    return product_latency(a, b) + 2
 
 
 @block
-def mul_pipe(clk, en, a, b, y, frac):
-    """FixedPoint.mul: (a*b + 2**(frac-1)) >> frac, saturated; two registers
-    (product, then round and saturate)."""
+def mul_pipe(clk, a, b, y, frac):
+    """FixedPoint.mul: (a*b + 2**(frac-1)) >> frac, saturated; :func:`mul_latency`
+    registers (the product on 18x18 multipliers, round, saturate)."""
     plo, phi = min(a.min * (b.max - 1), (a.max - 1) * b.min), a.min * b.min
+    phi = max(phi, (a.max - 1) * (b.max - 1))
     prod = Signal(intbv(0, min=plo, max=phi + 1))
     half = (1 << (frac - 1)) if frac else 0
     r = Signal(intbv(0, min=(plo >> frac) - 1, max=((phi + half) >> frac) + 1))
 
     @always(clk.posedge)
-    def multiply():
-        if en:
-            prod.next = a * b
-
-    @always_comb
     def rounding():
         r.next = (prod + half) >> frac
 
-    return multiply, rounding, saturate_reg(clk, en, r, y)
+    return product(clk, a, b, prod), rounding, saturate_reg(clk, r, y)
 
 
 @block
-def mux_pipe(clk, en, op, table, x0, x1, x2, x3, y):
-    """y <= x[table[op]] when en: an opcode-driven operand select, one register."""
+def mux_pipe(clk, op, table, x0, x1, x2, x3, y):
+    """y <= x[table[op]]: an opcode-driven operand select, one register."""
     sel = Signal(intbv(0)[2:])
 
     @always_comb
@@ -132,20 +121,19 @@ def mux_pipe(clk, en, op, table, x0, x1, x2, x3, y):
 
     @always(clk.posedge)
     def step():
-        if en:
-            if sel == 0:
-                y.next = x0
-            elif sel == 1:
-                y.next = x1
-            elif sel == 2:
-                y.next = x2
-            else:
-                y.next = x3
+        if sel == 0:
+            y.next = x0
+        elif sel == 1:
+            y.next = x1
+        elif sel == 2:
+            y.next = x2
+        else:
+            y.next = x3
 
     return rom, step
 
 
-MUL_LATENCY = 2
+ADD_LATENCY = 2
 
 
 @dataclass(frozen=True)
@@ -166,8 +154,8 @@ class Datapath:
     so the enclosing block instantiates ``parts`` itself (see :func:`pipeline_unit`).
     """
 
-    def __init__(self, clk, en, numerics: Numerics):
-        self.clk, self.en, self.numerics = clk, en, numerics
+    def __init__(self, clk, numerics: Numerics):
+        self.clk, self.numerics = clk, numerics
         self.one = 1 << numerics.rowwise.frac
         self.parts: list = []
         self._taps: dict[int, dict[int, Signal]] = {}
@@ -185,29 +173,29 @@ class Datapath:
             base = max(k for k in taps if k < t)
             src = taps[base]
             taps[t] = Signal(intbv(0, min=src.min, max=src.max))
-            self.parts.append((delay, (self.clk, self.en, src, taps[t], t - base)))
+            self.parts.append((delay, (self.clk, src, taps[t], t - base)))
         return taps[t]
 
     def sigmoid(self, x: Value) -> Value:
         y = self.new()
-        self.parts.append((sigmoid_pipe, (self.clk, self.en, x.sig, y, self.numerics)))
+        self.parts.append((sigmoid_pipe, (self.clk, x.sig, y, self.numerics)))
         return Value(y, x.t + sigmoid_latency(self.numerics))
 
     def add(self, a: Value, b: Value) -> Value:
         t, y = max(a.t, b.t), self.new()
-        self.parts.append((add_pipe, (self.clk, self.en, self.at(a, t), self.at(b, t), y)))
-        return Value(y, t + 1)
+        self.parts.append((add_pipe, (self.clk, self.at(a, t), self.at(b, t), y)))
+        return Value(y, t + ADD_LATENCY)
 
     def one_minus(self, a: Value) -> Value:
         y = self.new()
-        self.parts.append((one_minus_pipe, (self.clk, self.en, a.sig, y, self.one)))
-        return Value(y, a.t + 1)
+        self.parts.append((one_minus_pipe, (self.clk, a.sig, y, self.one)))
+        return Value(y, a.t + ADD_LATENCY)
 
     def mul(self, a: Value, b: Value) -> Value:
         t, y = max(a.t, b.t), self.new()
-        self.parts.append((mul_pipe, (self.clk, self.en, self.at(a, t), self.at(b, t), y,
+        self.parts.append((mul_pipe, (self.clk, self.at(a, t), self.at(b, t), y,
                                     self.numerics.rowwise.frac)))
-        return Value(y, t + MUL_LATENCY)
+        return Value(y, t + mul_latency(a.sig, b.sig))
 
     def silu(self, x: Value) -> Value:
         return self.mul(x, self.sigmoid(x))
@@ -235,7 +223,7 @@ class Datapath:
         sigs = [self.at(v, t) for v in sources]
         sigs += [sigs[0]] * (4 - len(sigs))
         y = self.new()
-        self.parts.append((mux_pipe, (self.clk, self.en, self.at(op, t), table, *sigs, y)))
+        self.parts.append((mux_pipe, (self.clk, self.at(op, t), table, *sigs, y)))
         return Value(y, t + 1)
 
 
@@ -285,9 +273,9 @@ def pack(bus, sigs):
 def pipeline_unit(clk, rst, i_valid, i_ready, i_data, o_valid, o_ready, o_data, *,
                   numerics, in_layout, outputs):
     """A stream unit around a :class:`Datapath`: ``outputs(dp, fields) -> [Value]``
-    builds the computation, in the order of the output layout's fields."""
-    en = Signal(bool(0))
-    dp = Datapath(clk, en, numerics)
+    builds the computation, in the order of the output layout's fields. The
+    datapath runs freely; :func:`rtl.elastic.elastic_output` keeps the handshake."""
+    dp = Datapath(clk, numerics)
     fields = field_signals(in_layout)
     unpackers = [_field_in(i_data, fields[f.name], in_layout.offsets[f.name], f.width,
                            f.signed) for f in in_layout.fields]
@@ -295,8 +283,9 @@ def pipeline_unit(clk, rst, i_valid, i_ready, i_data, o_valid, o_ready, o_data, 
     depth = max(max(v.t for v in results), 1)
     sigs = [dp.at(v, depth) for v in results]
     pieces = [fn(*args) for fn, args in dp.parts]
-    ctrl = stream_ctrl(clk, rst, i_valid, i_ready, o_valid, o_ready, en, depth)
-    return unpackers, pieces, ctrl, pack(o_data, sigs)
+    data = Signal(intbv(0)[len(o_data):])
+    ctrl = elastic_output(clk, rst, i_valid, i_ready, o_valid, o_ready, o_data, data, depth)
+    return unpackers, pieces, ctrl, pack(data, sigs)
 
 
 # -- the row-wise unit ----------------------------------------------------------------

@@ -3,9 +3,9 @@
 The constants come from :mod:`cosim.numerics.nonlinear`, the same tables the
 golden model :meth:`cosim.numerics.fixed.FixedPoint.sigmoid` reads, so the
 hardware and the golden model agree bit for bit. :func:`sigmoid_pipe` is a
-MyHDL sub-block with a fixed latency (:func:`sigmoid_latency`) whose registers
-advance when ``en`` is high; the row-wise unit and its compositions instantiate
-it. :func:`max_error` and :func:`silu_max_error` measure the approximation
+MyHDL sub-block with a fixed latency (:func:`sigmoid_latency`) and no enable
+(the pipelines around it run freely); the row-wise unit and its compositions
+instantiate it. :func:`max_error` and :func:`silu_max_error` measure the approximation
 against ``scipy.special.expit`` over every representable input.
 """
 
@@ -14,22 +14,33 @@ from __future__ import annotations
 from dataclasses import replace
 
 import numpy as np
-from myhdl import Signal, always, always_comb, block, intbv
+from myhdl import ConcatSignal, Signal, always, block, intbv
 from scipy.special import expit
 
 from cosim.config.schedule import Numerics
 from cosim.numerics.fixed import FixedPoint
 from cosim.numerics.nonlinear import SLOPE_FRAC, sigmoid_lut, sigmoid_pwl
+from rtl.mult18 import delay, product, product_latency
 
-#: breaks the PWL compare chain is written for (Numerics allows up to 16 segments)
-MAX_SEGMENTS = 16
-#: pipeline registers of each sigmoid method
-LATENCY = {"lut": 2, "pwl": 5}
+#: registers of the LUT method (offset, index, table)
+LUT_LATENCY = 3
+
+
+def _pwl_operands(numerics: Numerics) -> tuple[Signal, Signal]:
+    """The slope and magnitude signals the PWL's product multiplies: the magnitude
+    keeps only the bits below the last break (beyond it the slope is 0)."""
+    _, slopes, _ = pwl_rom(numerics)
+    breaks = pwl_rom(numerics)[0]
+    slope = Signal(intbv(0, min=min(slopes + (0,)), max=max(slopes) + 1))
+    mag = Signal(intbv(0)[max(breaks[-1].bit_length(), 1):])
+    return slope, mag
 
 
 def sigmoid_latency(numerics: Numerics) -> int:
     """Cycles from ``x`` to ``y`` of :func:`sigmoid_pipe` built for ``numerics``."""
-    return LATENCY[numerics.sigmoid.method]
+    if numerics.sigmoid.method == "lut":
+        return LUT_LATENCY
+    return 8 + product_latency(*_pwl_operands(numerics))
 
 
 def pwl_rom(numerics: Numerics) -> tuple[tuple[int, ...], tuple[int, ...], tuple[int, ...]]:
@@ -46,157 +57,168 @@ def pwl_rom(numerics: Numerics) -> tuple[tuple[int, ...], tuple[int, ...], tuple
 
 
 @block
-def sigmoid_lut_pipe(clk, en, x, y, numerics):
-    """sigmoid(x) by table: index = clip((x + offset) >> shift, 0, N-1); two registers."""
+def sigmoid_lut_pipe(clk, x, y, numerics):
+    """sigmoid(x) by table: index = clip((x + offset) >> shift, 0, N-1); three registers
+    (offset sum, clipped index, table)."""
     sig, bits, frac = numerics.sigmoid, numerics.rowwise.bits, numerics.rowwise.frac
     lut = sigmoid_lut(sig.lut_entries, sig.input_range, frac)
     entries, shift, offset = len(lut.table), lut.shift, lut.offset
     top = entries - 1
-    hi_sum = (1 << (bits - 1)) + offset
-    total = Signal(intbv(0, min=-(1 << (bits - 1)) + offset - 1, max=hi_sum))
+    total = Signal(intbv(0, min=-(1 << (bits - 1)) + offset - 1, max=(1 << (bits - 1)) + offset))
     idx = Signal(intbv(0, min=0, max=entries))
-    value = Signal(intbv(0, min=0, max=(1 << frac) + 1))
+    table = lut.table
 
-    @always_comb
+    @always(clk.posedge)
     def offset_x():
         total.next = x + offset
 
     @always(clk.posedge)
     def index():
-        if en:
-            if total < 0:
-                idx.next = 0
-            elif (total >> shift) > top:
-                idx.next = top
-            else:
-                idx.next = (total >> shift)
-
-    table = lut.table
-
-    @always_comb
-    def rom():
-        value.next = table[idx]
+        if total < 0:
+            idx.next = 0
+        elif (total >> shift) > top:
+            idx.next = top
+        else:
+            idx.next = (total >> shift)
 
     @always(clk.posedge)
-    def out():
-        if en:
-            y.next = value
+    def rom():
+        y.next = table[idx]
 
-    return offset_x, index, rom, out
+    return offset_x, index, rom
 
 
 @block
-def sigmoid_pwl_pipe(clk, en, x, y, numerics):
-    """sigmoid(x) as FixedPoint.sigmoid's PWL: |x| vs breaks, slope/intercept ROM,
-    one multiply, mirrored for x < 0; five registers."""
+def _at_least(clk, x, bound, ge):
+    """ge <= x >= bound, for a constant bound."""
+    @always(clk.posedge)
+    def compare():
+        ge.next = x >= bound
+
+    return compare
+
+
+@block
+def sigmoid_pwl_pipe(clk, x, y, numerics):
+    """sigmoid(x) as FixedPoint.sigmoid's PWL: |x| against the breaks, the segment's
+    slope and intercept, one product, mirrored for x < 0; each compare, carry chain
+    and table read in its own cycle, :func:`sigmoid_latency` registers in all."""
     bits, frac = numerics.rowwise.bits, numerics.rowwise.frac
     one = 1 << frac
     breaks, slopes, icepts = pwl_rom(numerics)
     nbreaks = len(breaks)
     mag_max = (1 << (bits - 1)) + 1
-    half = 1 << (SLOPE_FRAC - 1)
+    # pos = ((slope * mag + half) >> SLOPE_FRAC) + icept, with the intercept and the
+    # rounding folded into one addend: adding icept << SLOPE_FRAC before the shift is exact
+    addends = tuple((c << SLOPE_FRAC) + (1 << (SLOPE_FRAC - 1)) for c in icepts)
+    slope_c, mag_c = _pwl_operands(numerics)
+    latency = product_latency(slope_c, mag_c)
 
-    def unsigned(hi):
-        return intbv(0, min=0, max=hi)
-
-    mag1 = Signal(unsigned(mag_max))
+    mag1 = Signal(intbv(0, min=0, max=mag_max))
     neg1 = Signal(bool(0))
-    # the compare chain below is written out for MAX_SEGMENTS breaks; unused ones
-    # compare against a value |x| never reaches
-    b = breaks + (mag_max,) * (MAX_SEGMENTS - nbreaks)
-    b0, b1, b2, b3, b4, b5, b6, b7, b8, b9, b10, b11, b12, b13, b14, b15 = b
-    seg2 = Signal(unsigned(nbreaks + 1))
-    mag2 = Signal(unsigned(mag_max))
+    mag2 = Signal(intbv(0, min=0, max=mag_c.max))
     neg2 = Signal(bool(0))
-    slope_c = Signal(intbv(0, min=min(slopes + (0,)), max=max(slopes) + 1))
-    icept_c = Signal(intbv(0, min=min(icepts + (0,)), max=max(icepts) + 1))
-    slope3 = Signal(intbv(0, min=slope_c.min, max=slope_c.max))
-    icept3 = Signal(intbv(0, min=icept_c.min, max=icept_c.max))
-    mag3 = Signal(unsigned(mag_max))
+    seg3 = Signal(intbv(0, min=0, max=nbreaks + 1))
+    mag3 = Signal(intbv(0, min=0, max=mag_c.max))
     neg3 = Signal(bool(0))
-    prod_lo = min(0, slope_c.min * (mag_max - 1))
-    prod_hi = max(slope_c.max * mag_max, 1)
-    prod4 = Signal(intbv(0, min=prod_lo, max=prod_hi))
-    icept4 = Signal(intbv(0, min=icept_c.min, max=icept_c.max))
+    slope4 = Signal(intbv(0, min=slope_c.min, max=slope_c.max))
+    mag4 = Signal(intbv(0, min=0, max=mag_c.max))
+    addend4 = Signal(intbv(0, min=min(addends + (0,)), max=max(addends) + 1))
     neg4 = Signal(bool(0))
-    pos_lo = min(0, (prod_lo >> SLOPE_FRAC) + icept_c.min) - 1
-    pos_hi = max(one, ((prod_hi + half) >> SLOPE_FRAC) + icept_c.max) + 1
-    pos = Signal(intbv(0, min=pos_lo, max=pos_hi))
-    clipped = Signal(intbv(0, min=pos_lo, max=one + 1))
+    prod = Signal(intbv(0, min=min(0, slope_c.min * (mag_c.max - 1)),
+                        max=max(slope_c.max * mag_c.max, 1)))
+    addend5 = Signal(intbv(0, min=addend4.min, max=addend4.max))
+    neg5 = Signal(bool(0))
+    above = (one + 1) << SLOPE_FRAC              # total6 >= above: pos > one
+    # at least as wide as MyHDL writes the constant ``above`` (its bits and a sign
+    # bit), so the compare is between equal widths
+    total6 = Signal(intbv(0, min=prod.min + addend4.min,
+                          max=max(prod.max + addend4.max, 2 * above)))
+    neg6 = Signal(bool(0))
+    # slopes and intercepts of the sigmoid are >= 0, so pos is; only its bits up to
+    # one matter below the clip (over7 says when it is larger)
+    if min(slopes + icepts) < 0:
+        raise ValueError("the PWL sigmoid's slopes and intercepts must be non-negative")
+    pos7 = Signal(intbv(0)[frac + 1:])
+    neg7 = Signal(bool(0))
+    over7 = Signal(bool(0))
+    clipped8 = Signal(intbv(0, min=0, max=one + 1))
+    neg8 = Signal(bool(0))
 
     @always(clk.posedge)
     def magnitude():
-        if en:
-            if x < 0:
-                mag1.next = -x
-                neg1.next = True
-            else:
-                mag1.next = x
-                neg1.next = False
+        if x < 0:
+            mag1.next = -x
+            neg1.next = True
+        else:
+            mag1.next = x
+            neg1.next = False
+
+    ges = [Signal(intbv(0)[1:]) for _ in breaks]
+    compares = [_at_least(clk, mag1, brk, ge) for brk, ge in zip(breaks, ges)]
+    ge2 = ConcatSignal(*reversed(ges)) if nbreaks > 1 else ges[0]
+
+    @always(clk.posedge)
+    def follow():
+        mag2.next = mag1[len(mag2):]     # beyond the last break the slope is 0
+        neg2.next = neg1
 
     @always(clk.posedge)
     def segment():
-        if en:
-            seg2.next = ((mag1 >= b0) + (mag1 >= b1) + (mag1 >= b2) + (mag1 >= b3)
-                         + (mag1 >= b4) + (mag1 >= b5) + (mag1 >= b6) + (mag1 >= b7)
-                         + (mag1 >= b8) + (mag1 >= b9) + (mag1 >= b10) + (mag1 >= b11)
-                         + (mag1 >= b12) + (mag1 >= b13) + (mag1 >= b14) + (mag1 >= b15))
-            mag2.next = mag1
-            neg2.next = neg1
-
-    @always_comb
-    def slope_rom():
-        slope_c.next = slopes[seg2]
-
-    @always_comb
-    def icept_rom():
-        icept_c.next = icepts[seg2]
+        # breaks ascend, so the last one |x| reaches counts them all
+        count = intbv(0, min=0, max=nbreaks + 1)
+        for k in range(nbreaks):
+            if ge2[k]:
+                count[:] = k + 1
+        seg3.next = count
+        mag3.next = mag2
+        neg3.next = neg2
 
     @always(clk.posedge)
     def lookup():
-        if en:
-            slope3.next = slope_c
-            icept3.next = icept_c
-            mag3.next = mag2
-            neg3.next = neg2
+        slope4.next = slopes[seg3]
+        addend4.next = addends[seg3]
+        mag4.next = mag3
+        neg4.next = neg3
 
     @always(clk.posedge)
-    def multiply():
-        if en:
-            prod4.next = slope3 * mag3
-            icept4.next = icept3
-            neg4.next = neg3
-
-    @always_comb
     def line():
-        pos.next = ((prod4 + half) >> SLOPE_FRAC) + icept4
+        total6.next = prod + addend5
+        neg6.next = neg5
 
-    @always_comb
+    @always(clk.posedge)
+    def scale():
+        pos7.next = total6[SLOPE_FRAC + frac + 1:SLOPE_FRAC]
+        over7.next = total6 >= above       # pos7 > one, found beside the shift
+        neg7.next = neg6
+
+    @always(clk.posedge)
     def clip():
-        if pos > one:
-            clipped.next = one
+        if over7:
+            clipped8.next = one
         else:
-            clipped.next = pos
+            clipped8.next = pos7
+        neg8.next = neg7
 
     @always(clk.posedge)
     def mirror():
-        if en:
-            if neg4:
-                y.next = one - clipped
-            else:
-                y.next = clipped
+        if neg8:
+            y.next = one - clipped8
+        else:
+            y.next = clipped8
 
-    return (magnitude, segment, slope_rom, icept_rom, lookup, multiply, line,
-            clip, mirror)
+    return (magnitude, compares, follow, segment, lookup, product(clk, slope4, mag4, prod),
+            delay(clk, addend4, addend5, latency), delay(clk, neg4, neg5, latency),
+            line, scale, clip, mirror)
 
 
 @block
-def sigmoid_pipe(clk, en, x, y, numerics: Numerics):
+def sigmoid_pipe(clk, x, y, numerics: Numerics):
     """The sigmoid datapath of ``numerics.sigmoid.method``; latency :func:`sigmoid_latency`."""
     if numerics.sigmoid.method == "lut":
-        inst = sigmoid_lut_pipe(clk, en, x, y, numerics)
+        inst = sigmoid_lut_pipe(clk, x, y, numerics)
     else:
-        inst = sigmoid_pwl_pipe(clk, en, x, y, numerics)
+        inst = sigmoid_pwl_pipe(clk, x, y, numerics)
     return inst
 
 
