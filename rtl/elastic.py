@@ -5,12 +5,13 @@ on every register, and that net's fan-out and the combinational ready it chains
 through cascaded units limit the clock (issue 11: 61-69 MHz). Here the pipeline
 never stalls: its registers have no enable, a shift register of valid bits
 follows the beats, and each result is written into a small FIFO that the
-consumer drains at its own pace (see :func:`elastic_output` for its banks). The input takes a beat only while a FIFO slot
-is free for it, counting the beats still in flight (credits), so nothing is
-ever dropped and back-pressure reaches the input without a combinational path
-from ``o_ready``. ``i_ready`` is a register gated low in reset; ``o_valid`` and
-``o_data`` are one mux from registers. The FIFO holds :func:`capacity` beats, enough for one beat
-per cycle while the consumer keeps up; it maps to distributed RAM.
+consumer drains at its own pace (see :func:`elastic_output` for its banks). The
+input takes a beat only while a FIFO slot is free for it, counting the beats still
+in flight (credits), so nothing is ever dropped and back-pressure reaches the input
+without a combinational path from ``o_ready``. ``i_ready`` is a register gated low
+in reset; ``o_valid`` and ``o_data`` are one mux from registers. The FIFO holds
+:func:`capacity` beats, enough for one beat per cycle while the consumer keeps up;
+it maps to distributed RAM.
 
 Hand-written because it is a dozen lines of MyHDL that must convert to Verilog
 Yosys maps to LUT RAM; no MyHDL library offers one.

@@ -6,8 +6,9 @@ units ran at 61-69 MHz). :func:`product` splits each operand wider than 18
 signed bits into a 17-bit unsigned low part and a signed high part,
 multiplies each pair of parts in one MULT18X18D with its input and output
 registers (:func:`dsp_mul`), registers the result again in the fabric, and sums
-the partial products in a tree of registered shifted adds, two terms per adder. The product is exact, so the
-golden model is unchanged; only the latency grows (:func:`product_latency`).
+the partial products in a tree of registered shifted adds, two terms per adder.
+The product is exact, so the golden model is unchanged; only the latency grows
+(:func:`product_latency`).
 :func:`delay` keeps other values beside a product (and any pipelined value).
 :mod:`rtl.multiply` (the quantiser's and RMSNorm's, written in parallel) splits the
 same way but registers piece products in the fabric behind an enable, so its
@@ -71,7 +72,7 @@ def dsp_mul(clk, x, y, p):
     xr = Signal(intbv(0, min=x.min, max=x.max))
     yr = Signal(intbv(0, min=y.min, max=y.max))
     p.driven = "wire"
-    width = len(p)        # the template's product register: exactly p's bits
+    width = len(p)  # noqa: F841 (the template's product register: exactly p's bits)
 
     @always(clk.posedge)
     def model():
@@ -82,6 +83,12 @@ def dsp_mul(clk, x, y, p):
     return model
 
 
+def _pins(pin: str, wire: str, bits: int) -> str:
+    """``.A0(w[0]), .A1(w[1]), ...``: the primitive's ports are one bit each."""
+    return ",\n    ".join(", ".join(f".{pin}{i}({wire}[{i}])" for i in range(k, min(k + 6, bits)))
+                           for k in range(0, bits, 6))
+
+
 dsp_mul.verilog_code = """
 `ifdef SYNTHESIS
 wire [17:0] ${p}_a;
@@ -89,10 +96,10 @@ wire [17:0] ${p}_b;
 wire [35:0] ${p}_p;
 assign ${p}_a = $x;
 assign ${p}_b = $y;
-MULT18X18D ${p}_dsp(.A0(${p}_a[0]), .A1(${p}_a[1]), .A2(${p}_a[2]), .A3(${p}_a[3]), .A4(${p}_a[4]), .A5(${p}_a[5]), .A6(${p}_a[6]), .A7(${p}_a[7]), .A8(${p}_a[8]), .A9(${p}_a[9]), .A10(${p}_a[10]), .A11(${p}_a[11]), .A12(${p}_a[12]), .A13(${p}_a[13]), .A14(${p}_a[14]), .A15(${p}_a[15]), .A16(${p}_a[16]), .A17(${p}_a[17]),
-    .B0(${p}_b[0]), .B1(${p}_b[1]), .B2(${p}_b[2]), .B3(${p}_b[3]), .B4(${p}_b[4]), .B5(${p}_b[5]), .B6(${p}_b[6]), .B7(${p}_b[7]), .B8(${p}_b[8]), .B9(${p}_b[9]), .B10(${p}_b[10]), .B11(${p}_b[11]), .B12(${p}_b[12]), .B13(${p}_b[13]), .B14(${p}_b[14]), .B15(${p}_b[15]), .B16(${p}_b[16]), .B17(${p}_b[17]),
+MULT18X18D ${p}_dsp(""" + _pins("A", "${p}_a", 18) + """,
+    """ + _pins("B", "${p}_b", 18) + """,
     .SIGNEDA(1'b1), .SIGNEDB(1'b1), .CLK0($clk), .CE0(1'b1), .RST0(1'b0),
-    .P0(${p}_p[0]), .P1(${p}_p[1]), .P2(${p}_p[2]), .P3(${p}_p[3]), .P4(${p}_p[4]), .P5(${p}_p[5]), .P6(${p}_p[6]), .P7(${p}_p[7]), .P8(${p}_p[8]), .P9(${p}_p[9]), .P10(${p}_p[10]), .P11(${p}_p[11]), .P12(${p}_p[12]), .P13(${p}_p[13]), .P14(${p}_p[14]), .P15(${p}_p[15]), .P16(${p}_p[16]), .P17(${p}_p[17]), .P18(${p}_p[18]), .P19(${p}_p[19]), .P20(${p}_p[20]), .P21(${p}_p[21]), .P22(${p}_p[22]), .P23(${p}_p[23]), .P24(${p}_p[24]), .P25(${p}_p[25]), .P26(${p}_p[26]), .P27(${p}_p[27]), .P28(${p}_p[28]), .P29(${p}_p[29]), .P30(${p}_p[30]), .P31(${p}_p[31]), .P32(${p}_p[32]), .P33(${p}_p[33]), .P34(${p}_p[34]), .P35(${p}_p[35]));
+    """ + _pins("P", "${p}_p", 36) + """);
 defparam ${p}_dsp.REG_INPUTA_CLK = "CLK0";
 defparam ${p}_dsp.REG_INPUTB_CLK = "CLK0";
 defparam ${p}_dsp.REG_OUTPUT_CLK = "CLK0";

@@ -22,7 +22,7 @@ from cosim.sim.program_timing import predict
 from rtl.accel import bench
 from rtl.accel.encode import Design, constants, design, instruction_words, weight_words
 from rtl.accel.memory import hex_image
-from rtl.accel.modules import Module, elaborate, modules_of, verilog_text
+from rtl.accel.modules import Module, elaborate, hide_unit_insides, modules_of, verilog_text
 from rtl.accel.timing import measure
 from rtl.accel.top import FILES, build
 from rtl.harness import waive_widths
@@ -143,6 +143,7 @@ def make(cfg: ModelConfig, schedule: ScheduleConfig, weights, tokens: list[int],
     b.files["expected.hex"] = hex_image(pack_lanes(flat, bits), dw, flat.shape[1])
     if verilog:
         inst = elaborate(lambda: top(**ports))
+        hide_unit_insides(inst)
         text = verilog_text(inst, b.top)
         b.units = modules_of(inst)
         b.files.update({f"{m.name}.v": m.text for m in b.units.values()})

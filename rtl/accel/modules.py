@@ -178,6 +178,26 @@ def _wrappers(inst) -> list:
     return found
 
 
+def hide_unit_insides(top) -> None:
+    """Unmark the signals inside every wrapped unit of ``top`` as driven or read.
+
+    The top's Verilog holds only the units' instances, but MyHDL declares every
+    marked signal of the hierarchy: a unit's own user-defined code (the MULT18X18D
+    instances of :mod:`rtl.mult18`) marks its wires driven, and the top would declare
+    them unused. The units' modules are converted from fresh instances, so this
+    touches only the top's view.
+    """
+    for w in _wrappers(top):
+        ports = {id(a) for a in w.args}
+        blocks = [sub for sub in w.subs if isinstance(sub, _Block)]
+        while blocks:
+            b = blocks.pop()
+            for sig in b.sigdict.values():
+                if id(sig) not in ports:
+                    sig._driven, sig._read = False, False
+            blocks += [sub for sub in b.subs if isinstance(sub, _Block)]
+
+
 def _unit_text(unit: str, params: dict, ports: tuple, name: str) -> str:
     """The unit converted alone, on fresh copies of one instance's ports."""
     fn = dequant if unit == "dequant" else UNITS[unit].build(params)
