@@ -12,9 +12,9 @@ handshake (between registered ports it routes at 137.5 MHz on the ECP5-85F,
 limited by one MULT18X18D between registers):
 
 1. acc, gain and shm1 registered;
-2. partial products of :data:`LIMB`-bit limbs (acc's top limb signed, up to 18
-   bits), each one MULT18X18D between registers;
-3. an adder tree, two terms per adder per stage;
+2. partial products of MULT18-sized pieces, each one MULT18X18D between
+   registers, and
+3. their registered adder tree (both :func:`rtl.multiply.product`);
 4. the shift by shm1's high bits (a multiple of 8), then by its low three bits;
 5. the rounding increment, then the saturation into the output register.
 
@@ -30,37 +30,18 @@ import numpy as np
 from myhdl import Signal, always, always_comb, block, concat, intbv
 
 from cosim.numerics.fixed import WeightScale
+from rtl import multiply
 from rtl.accel.encode import SHIFT_BITS
 from rtl.flow import stream_ctrl
 from rtl.rowwise import _field_in, field_signals, pack
 from rtl.spec import UnitSpec, fixed_of, numerics_of
 from rtl.stream import Field, Layout
 
-#: bits of an unsigned limb: a 17-bit unsigned value is a positive 18-bit signed operand
-LIMB = 17
-#: widest signed limb a MULT18X18D takes
-SIGNED_LIMB = 18
-
-
-def _limbs(width: int, signed: bool) -> list[tuple[int, int, bool]]:
-    """(lo, hi, signed) bit ranges of an operand split into multiplier limbs."""
-    limbs, lo = [], 0
-    while width - lo > (SIGNED_LIMB if signed else LIMB):
-        limbs.append((lo, lo + LIMB, False))
-        lo += LIMB
-    limbs.append((lo, width, signed))
-    return limbs
-
-
-def _tree_levels(terms: int) -> int:
-    return (terms - 1).bit_length()
-
 
 def depth(accbits: int, gainbits: int) -> int:
-    """Registers from a beat to its result: inputs, products, tree, two shifts,
+    """Registers from a beat to its result: inputs, the split product, two shifts,
     rounding and saturation."""
-    terms = len(_limbs(accbits, True)) * len(_limbs(gainbits, False))
-    return 2 + _tree_levels(terms) + 4
+    return 1 + multiply.depth(accbits, gainbits, True, False) + 4
 
 
 @block
@@ -73,29 +54,8 @@ def _register(clk, en, x, y):
     return reg
 
 
-@block
-def _mul(clk, en, x, y, p):
-    """p <= x * y: one multiplier between registers."""
-    @always(clk.posedge)
-    def reg():
-        if en:
-            p.next = x * y
-    return reg
-
-
-@block
-def _add(clk, en, x, sx, y, sy, s):
-    """s <= (x << sx) + (y << sy)."""
-    @always(clk.posedge)
-    def reg():
-        if en:
-            s.next = (x << sx) + (y << sy)
-    return reg
-
-
 def _signal(lo: int, hi: int) -> Signal:
-    """A signed signal that holds [lo, hi]: MyHDL does not extend an unsigned operand
-    added to a signed one, so every term of the tree is signed."""
+    """A signed signal that holds [lo, hi] (the shifted and rounded product)."""
     return Signal(intbv(0, min=min(lo, -1), max=max(hi, 0) + 1))
 
 
@@ -104,51 +64,22 @@ def dequant(clk, rst, i_valid, i_ready, acc, gain, shm1, o_valid, o_ready, y):
     """The row sum ``acc`` times ``gain``, shifted right by shm1 + 1 with rounding
     and saturated to ``y``; one beat a cycle, ``depth`` cycles from in to out."""
     accbits, gainbits = len(acc), len(gain)
-    levels = _tree_levels(len(_limbs(accbits, True)) * len(_limbs(gainbits, False)))
     en = Signal(bool(0))
     insts = [stream_ctrl(clk, rst, i_valid, i_ready, o_valid, o_ready, en,
                          depth(accbits, gainbits))]
 
-    # 1. registered inputs
+    # 1. registered inputs; shm1 follows the product's stages
     acc_r, gain_r = Signal(intbv(0, min=acc.min, max=acc.max)), Signal(intbv(0)[gainbits:])
-    sh = [Signal(intbv(0)[len(shm1):]) for _ in range(2 + levels)]
+    sh = [Signal(intbv(0)[len(shm1):])
+          for _ in range(1 + multiply.depth(accbits, gainbits, True, False))]
     insts += [_register(clk, en, acc, acc_r), _register(clk, en, gain, gain_r),
               _register(clk, en, shm1, sh[0])]
     insts += [_register(clk, en, sh[k], sh[k + 1]) for k in range(len(sh) - 1)]
 
-    # 2. partial products: (signal, bit offset, min, max) terms
-    terms = []
-    for alo, ahi, asigned in _limbs(accbits, True):
-        a = Signal(intbv(0, min=-(1 << (ahi - alo - 1)), max=1 << (ahi - alo - 1))) \
-            if asigned else Signal(intbv(0)[ahi - alo:])
-        insts.append(_field_in(acc_r, a, alo, ahi - alo, asigned))
-        for glo, ghi, _ in _limbs(gainbits, False):
-            g = Signal(intbv(0)[ghi - glo:])
-            insts.append(_field_in(gain_r, g, glo, ghi - glo, False))
-            corners = [a.min * (g.max - 1), (a.max - 1) * (g.max - 1)]
-            p = _signal(min(corners), max(corners))
-            insts.append(_mul(clk, en, a, g, p))
-            terms.append((p, alo + glo, min(corners), max(corners)))
-
-    # 3. adder tree: each stage adds pairs of terms, an odd one out is registered
-    while len(terms) > 1:
-        nxt = []
-        for k in range(0, len(terms) - 1, 2):
-            (x, ox, xlo, xhi), (z, oz, zlo, zhi) = terms[k], terms[k + 1]
-            off = min(ox, oz)
-            lo = (xlo << (ox - off)) + (zlo << (oz - off))
-            hi = (xhi << (ox - off)) + (zhi << (oz - off))
-            s = _signal(lo, hi)
-            insts.append(_add(clk, en, x, ox - off, z, oz - off, s))
-            nxt.append((s, off, lo, hi))
-        if len(terms) % 2:
-            x, ox, xlo, xhi = terms[-1]
-            s = _signal(xlo, xhi)
-            insts.append(_register(clk, en, x, s))
-            nxt.append((s, ox, xlo, xhi))
-        terms = nxt
-    (prod, off, plo, phi), = terms
-    assert off == 0, "the lowest limbs' product sits at bit 0"
+    # 2-3. the product on registered MULT18-sized pieces and a registered adder tree
+    prod = multiply.result(acc_r, gain_r)
+    insts.append(multiply.product(clk, en, acc_r, gain_r, prod))
+    plo, phi = prod.min, prod.max - 1
 
     # 4. shift right by shm1, in two registered steps
     shc = sh[-1]
