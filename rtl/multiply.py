@@ -87,7 +87,8 @@ def _add(clk, en, x, y, s, shift):
 
 
 @block
-def _hold(clk, en, x, s):
+def register(clk, en, x, s):
+    """s <= x on every enabled cycle."""
     @always(clk.posedge)
     def reg():
         if en:
@@ -102,7 +103,7 @@ def delayed(clk, en, x, y, stages):
     for _ in range(stages):
         nxt = Signal(intbv(0, min=x.min, max=x.max)) if x.min is not None else \
             Signal(intbv(0)[len(x):])
-        insts.append(_hold(clk, en, last, nxt))
+        insts.append(register(clk, en, last, nxt))
         last = nxt
 
     @always_comb
@@ -158,7 +159,7 @@ def product(clk, en, a, b, p):
         if len(terms) % 2:
             sx, x, xl, xh = terms[-1]
             s = Signal(intbv(0, min=x.min, max=x.max))
-            insts.append(_hold(clk, en, x, s))
+            insts.append(register(clk, en, x, s))
             level.append((sx, s, xl, xh))
         terms = level
     return insts

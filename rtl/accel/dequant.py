@@ -44,16 +44,6 @@ def depth(accbits: int, gainbits: int) -> int:
     return 1 + multiply.depth(accbits, gainbits, True, False) + 4
 
 
-@block
-def _register(clk, en, x, y):
-    """y <= x on every advancing cycle."""
-    @always(clk.posedge)
-    def reg():
-        if en:
-            y.next = x
-    return reg
-
-
 def _signal(lo: int, hi: int) -> Signal:
     """A signed signal that holds [lo, hi] (the shifted and rounded product)."""
     return Signal(intbv(0, min=min(lo, -1), max=max(hi, 0) + 1))
@@ -72,9 +62,9 @@ def dequant(clk, rst, i_valid, i_ready, acc, gain, shm1, o_valid, o_ready, y):
     acc_r, gain_r = Signal(intbv(0, min=acc.min, max=acc.max)), Signal(intbv(0)[gainbits:])
     sh = [Signal(intbv(0)[len(shm1):])
           for _ in range(1 + multiply.depth(accbits, gainbits, True, False))]
-    insts += [_register(clk, en, acc, acc_r), _register(clk, en, gain, gain_r),
-              _register(clk, en, shm1, sh[0])]
-    insts += [_register(clk, en, sh[k], sh[k + 1]) for k in range(len(sh) - 1)]
+    insts += [multiply.register(clk, en, acc, acc_r), multiply.register(clk, en, gain, gain_r),
+              multiply.register(clk, en, shm1, sh[0])]
+    insts += [multiply.register(clk, en, sh[k], sh[k + 1]) for k in range(len(sh) - 1)]
 
     # 2-3. the product on registered MULT18-sized pieces and a registered adder tree
     prod = multiply.result(acc_r, gain_r)
