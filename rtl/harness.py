@@ -178,7 +178,18 @@ def verilog(spec: UnitSpec, params: dict) -> str:
             inst.convert(hdl="Verilog", path=tmp, name=spec.name, testbench=False,
                          trace=False)
         text = (Path(tmp) / f"{spec.name}.v").read_text()
-    return waive_widths(text)
+    return waive_widths(sorted_sensitivity(text))
+
+
+#: a combinational block's sensitivity list, which MyHDL writes in the order of a set of
+#: names: that order follows the process's string hash seed (PYTHONHASHSEED)
+_SENSITIVITY = re.compile(r"^(always @\()([^)]*)(\) begin)", re.M)
+
+
+def sorted_sensitivity(text: str) -> str:
+    """``text`` with every sensitivity list sorted, so that the Verilog of a design is the
+    same in every process (the order of a sensitivity list has no meaning)."""
+    return _SENSITIVITY.sub(lambda m: m[1] + ", ".join(sorted(m[2].split(", "))) + m[3], text)
 
 
 _TIMESCALE = re.compile(r"^`timescale.*\n", re.M)

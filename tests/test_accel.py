@@ -7,9 +7,11 @@ simulator and the mutants.
 """
 
 import json
+import os
 import re
 import shutil
 import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -20,7 +22,6 @@ from cosim.config import load_model, load_schedule, parse_overrides
 from cosim.graph import build_graph
 from cosim.numerics.engines import FixedEngine
 from cosim.program import compile_program
-from cosim.run import main as run_cli
 from cosim.sim.program_timing import predict
 from cosim.weights import PreparedWeights
 from rtl.accel import bench
@@ -115,8 +116,9 @@ def test_icarus_cycles_match_simpy_and_mutants_fail(streamed, tmp_path):
                     "icarus", backpressure=False)
     assert run.passed, run.log
     d = _one_layer_design()
-    predicted = predict(d.program, measure(d), weight_rate(d))
-    assert predicted > predict(d.program, measure(d)) * 1.1      # the memory does stall
+    timing = measure(d)
+    predicted = predict(d.program, timing, weight_rate(d))
+    assert predicted > predict(d.program, timing) * 1.1      # the memory does stall
     assert abs(run.cycles[-1] / 2 - predicted) <= 0.01 * predicted
     layout = d.layout()
     words = [layout.unpack(int(w, 16)) for w in (work / "instr.hex").read_text().split()]
@@ -136,18 +138,26 @@ def _files(folder):
             for p in sorted(folder.rglob("*")) if p.is_file() and "sim" not in p.parts}
 
 
+def _in_a_process(module, args, seed):
+    """``python -m module args`` in a new process with string hash seed ``seed``."""
+    proc = subprocess.run([sys.executable, "-m", module, *args], capture_output=True, text=True,
+                          env={**os.environ, "PYTHONHASHSEED": str(seed)}, timeout=900)
+    assert proc.returncode == 0, proc.stderr
+
+
 def test_cosim_run_rtl_section_and_byte_identical_export(streamed, tmp_path):
-    """cosim.run --rtl exports the same design byte for byte (no path, date or process
-    history inside) and reports the RTL beside the golden and SimPy models."""
+    """cosim.run --rtl exports the same design byte for byte (no path, date, process
+    history or hash seed inside) and reports the RTL beside the golden and SimPy models."""
     out = tmp_path / "run"
-    assert run_cli(["models/tiny.yaml", "--schedule", SCHEDULE, *ONE_LAYER, "--tokens", "5,8",
-                    "--rtl", "icarus", "--out", str(out)]) == 0
+    design = ["models/tiny.yaml", "--schedule", SCHEDULE, *ONE_LAYER, "--tokens", "5,8"]
+    _in_a_process("cosim.run", [*design, "--rtl", "icarus", "--out", str(out)], seed=1)
+    _in_a_process("rtl.export", [*design, "--out", str(tmp_path / "again")], seed=2)
     report = json.loads((out / "report.json").read_text())
     rtl = report["rtl"]
     assert rtl["bit_exact"] and rtl["mismatches"] == 0 and rtl["tokens"] == 2
     assert set(rtl) >= {"cycles_per_token", "simpy_cycles_per_token", "lanes"}
     fa, fb = _files(streamed), _files(out / "rtl")
-    assert fa == fb
+    assert fa == fb == _files(tmp_path / "again")
     text = fa[f"{_top(streamed)}.v"].decode()
     assert "/tmp" not in text and "Date" not in text
     lines = text.split("\n")              # waivers are line-local and give their reason
