@@ -23,7 +23,7 @@ import myhdl._block
 import myhdl._instance
 
 
-def stack(context: int = 1) -> list[tuple]:
+def stack() -> list[tuple]:
     """``inspect.stack()``'s records ``(frame, filename, lineno, function, None, None)``,
     innermost (the caller) first, without module lookup or source lines."""
     records = []
