@@ -10,7 +10,7 @@ own bank pointer, so the next vector loads while the last one is divided and
 emitted, and back to back an operation costs about n + 24 cycles at n = 64 (a
 bank is free again once it was loaded, divided and emitted: 2 II >= 2n + 47),
 not 2n + 45. The read-back path is pipelined: the bank read and its output
-register, y * recip in MULT18-sized registered pieces (:mod:`rtl.multiply`),
+register, y * recip on MULT18X18D blocks with their registers (:mod:`rtl.mult18`),
 rounding, clamp.
 """
 
@@ -23,7 +23,7 @@ from myhdl import Signal, always, always_comb, block, intbv
 
 from rtl.divider import quotient_bits, reciprocal
 from rtl.flow import readback
-from rtl.multiply import depth, product
+from rtl.mult18 import product, product_latency
 from rtl.spec import UnitSpec, fixed_of, numerics_of
 from rtl.stream import Field, Layout
 
@@ -113,14 +113,14 @@ def quantize(clk, rst, i_valid, i_ready, i_data, o_valid, o_ready, o_data, *, n,
     ridx = Signal(intbv(0, min=0, max=n))
     adv = Signal(bool(0))
     done = Signal(bool(0))
-    reader = readback(clk, rst, run, ridx, adv, o_valid, o_ready, done, n=n,
-                      depth=4 + depth(bits, nb))
     r_emit = Signal(intbv(0, min=0, max=1 << nb))
     m_emit = Signal(intbv(0, min=0, max=ymax + 1))
     rdata = Signal(intbv(0, min=-ymax, max=ymax))
     rdata_r = Signal(intbv(0, min=-ymax, max=ymax))
+    reader = readback(clk, rst, run, ridx, adv, o_valid, o_ready, done, n=n,
+                      depth=4 + product_latency(rdata_r, r_emit))
     prod = Signal(intbv(0, min=-prod_bound, max=prod_bound))
-    multiplier = product(clk, adv, rdata_r, r_emit, prod)
+    multiplier = product(clk, rdata_r, r_emit, prod, adv)
     shifted = Signal(intbv(0, min=-(prod_bound >> k) - 1, max=(prod_bound >> k) + 1))
     shifted_r = Signal(intbv(0, min=shifted.min, max=shifted.max))
     qout = Signal(intbv(0, min=qmin, max=qmax + 1))

@@ -7,8 +7,8 @@ sat(round_shift(sat(round_shift(x * r, rf)) * w, frac)).
 Every product goes into a full-width signal first, so no Verilog context width
 truncates it, and every multiply, wide add and shift has a register stage of its
 own (the exponent, the shift, each Newton product); x*x of the sum of squares,
-ss * round(2**k/n), x*r and z*w are cut into MULT18-sized registered pieces
-(:mod:`rtl.multiply`), and the stored vector's read has an output register, so
+ss * round(2**k/n), x*r and z*w run on MULT18X18D blocks with their registers
+(:mod:`rtl.mult18`), and the stored vector's read has an output register, so
 one operation takes about 2n + 40 cycles.
 """
 
@@ -20,7 +20,7 @@ import numpy as np
 from myhdl import Signal, always, always_comb, block, concat, enum, intbv
 
 from rtl.flow import readback
-from rtl.multiply import delayed, depth, product
+from rtl.mult18 import delay, product, product_latency
 from rtl.rsqrt import result_bound, rsqrt
 from rtl.spec import UnitSpec, fixed_of, numerics_of
 from rtl.stream import Field, Layout
@@ -103,19 +103,18 @@ def rmsnorm(clk, rst, i_valid, i_ready, i_data, o_valid, o_ready, o_data, *, n, 
     x_in = Signal(intbv(0, min=lo, max=hi + 1))
     w_in = Signal(intbv(0, min=lo, max=hi + 1))
     # sum of squares: register x, x*x in pieces, accumulate; lv: a valid bit a stage
-    one = Signal(bool(0))
     xl = Signal(intbv(0, min=lo, max=hi + 1))
     sq = Signal(intbv(0, min=-xmax * xmax, max=xmax * xmax + 1))
-    squarer = product(clk, one, xl, xl, sq)
-    sq_depth = depth(bits, bits, True, True)
+    squarer = product(clk, xl, xl, sq)
+    sq_depth = product_latency(xl, xl)
     lv = Signal(intbv(0)[sq_depth + 1:])
     ss = Signal(intbv(0, min=0, max=ss_max + 1))
     cnt = Signal(intbv(0, min=0, max=n))
     # the mean: ss * round(2**k / n) in pieces (SCALE waits for it), then its rounding
     recip_c = Signal(intbv(0, min=0, max=recip_n + 1))
     msp = Signal(intbv(0)[len(ss) + len(recip_c):])     # the product's full width
-    scaler = product(clk, one, ss, recip_c, msp)
-    settle = Signal(intbv(0, min=0, max=depth(len(ss), len(recip_c), False, False) + 1))
+    scaler = product(clk, ss, recip_c, msp)
+    settle = Signal(intbv(0, min=0, max=product_latency(ss, recip_c) + 1))
     msp_r = Signal(intbv(0)[len(msp):])
     mean = Signal(intbv(0, min=0, max=v_max + 1))
     mean_r = Signal(intbv(0, min=0, max=v_max + 1))
@@ -126,23 +125,23 @@ def rmsnorm(clk, rst, i_valid, i_ready, i_data, o_valid, o_ready, o_data, *, n, 
                  newton=newton)
     # emit pipeline: read, its register, x*r (pieces), round, clamp, z*w (pieces),
     # round, clamp; w travels beside x*r
-    xr_depth, zw_depth = depth(bits, len(r), True, False), depth(bits, bits, True, True)
+    xa, xa_r = (Signal(intbv(0, min=lo, max=hi + 1)) for _ in range(2))
+    wa, wa_r, wd = (Signal(intbv(0, min=lo, max=hi + 1)) for _ in range(3))
+    xr_depth, zw_depth = product_latency(xa_r, r), product_latency(wa_r, wd)
     run = Signal(bool(0))
     ridx = Signal(intbv(0, min=0, max=n))
     adv = Signal(bool(0))
     done = Signal(bool(0))
     reader = readback(clk, rst, run, ridx, adv, o_valid, o_ready, done, n=n,
                       depth=6 + xr_depth + zw_depth)
-    xa, xa_r = (Signal(intbv(0, min=lo, max=hi + 1)) for _ in range(2))
-    wa, wa_r, wd = (Signal(intbv(0, min=lo, max=hi + 1)) for _ in range(3))
     xr = Signal(intbv(0, min=-xmax * r_max, max=xmax * r_max))
-    scale_x = product(clk, adv, xa_r, r, xr)
-    w_delay = delayed(clk, adv, wa_r, wd, xr_depth + 2)
+    scale_x = product(clk, xa_r, r, xr, adv)
+    w_delay = delay(clk, wa_r, wd, xr_depth + 2, adv)
     xr_s = Signal(intbv(0, min=-(xmax * r_max >> rf) - 1, max=(xmax * r_max >> rf) + 1))
     xr_r = Signal(intbv(0, min=xr_s.min, max=xr_s.max))
     z = Signal(intbv(0, min=lo, max=hi + 1))
     zw = Signal(intbv(0, min=-xmax * xmax, max=xmax * xmax + 1))
-    scale_w = product(clk, adv, z, wd, zw)
+    scale_w = product(clk, z, wd, zw, adv)
     zw_s = Signal(intbv(0, min=-(xmax * xmax >> frac) - 1, max=(xmax * xmax >> frac) + 2))
     zw_r = Signal(intbv(0, min=zw_s.min, max=zw_s.max))
     out = Signal(intbv(0, min=lo, max=hi + 1))
@@ -157,11 +156,10 @@ def rmsnorm(clk, rst, i_valid, i_ready, i_data, o_valid, o_ready, o_data, *, n, 
 
     @always(clk.posedge)
     def constants():
-        """Constant operands, as registers (a signal must be driven to convert). They
-        start at 0 and take their value on the first edge, so a simulator sees them
+        """The constant operand, as a register (a signal must be driven to convert). It
+        starts at 0 and takes its value on the first edge, so a simulator sees it
         change: Icarus never runs a combinational slice of a register whose initial
         value is already the one it keeps."""
-        one.next = 1
         recip_c.next = recip_n
 
     @always_comb

@@ -3,7 +3,7 @@
 A short sequence of states: find v's leading one, normalise v by an even shift to
 u, read the seed table of cosim.numerics.nonlinear at u's top bits, run the Newton
 steps y <- y * (3 - u*y^2) / 2 (square, term, step) and shift back with rounding.
-Each product is cut into MULT18-sized registered pieces (:mod:`rtl.multiply`) and
+Each product runs on MULT18X18D blocks with their registers (:mod:`rtl.mult18`) and
 its state waits the pieces' depth for it. Kept apart from :mod:`rtl.rmsnorm` so that its own
 vectors (tests/test_rtl_subblocks.py) check it against the golden model directly.
 """
@@ -13,7 +13,7 @@ from __future__ import annotations
 from myhdl import Signal, always, always_comb, block, enum, intbv
 
 from cosim.numerics.nonlinear import rsqrt_seeds
-from rtl.multiply import depth, is_signed, product, result
+from rtl.mult18 import product, product_latency, result
 
 
 def result_bound(frac: int, rf: int) -> int:
@@ -55,11 +55,8 @@ def rsqrt(clk, rst, go, v, done, r, *, frac, rf, lut_bits, newton):
     uy = result(u, y2)
     t = Signal(intbv(0, min=-((1 << (m + 2)) * y2.max >> m) - 1, max=(3 << rf) + 1))
     yt = result(y, t)
-    always_on = Signal(bool(0))     # 1 from the first edge
-    multipliers = [product(clk, always_on, x, z, out) for x, z, out in
-                   ((y, y, yy), (u, y2, uy), (y, t, yt))]
-    wait = max(depth(len(x), len(z), is_signed(x), is_signed(z))
-               for x, z in ((y, y), (u, y2), (y, t)))
+    multipliers = [product(clk, x, z, out) for x, z, out in ((y, y, yy), (u, y2, uy), (y, t, yt))]
+    wait = max(product_latency(x, z) for x, z in ((y, y), (u, y2), (y, t)))
     hold = Signal(intbv(0, min=0, max=wait + 1))
     steps = Signal(intbv(0, min=0, max=newton + 1))
     sh = Signal(intbv(0, min=e_lo + sh_off - 1, max=e_hi + sh_off + 1))
@@ -94,11 +91,6 @@ def rsqrt(clk, rst, go, v, done, r, *, frac, rf, lut_bits, newton):
     @always_comb
     def rom():
         seed.next = seeds[index]
-
-    @always(clk.posedge)
-    def constant():
-        """The products' enable, as a register: a signal must be driven to convert."""
-        always_on.next = 1
 
     @always_comb
     def status():
@@ -166,4 +158,4 @@ def rsqrt(clk, rst, go, v, done, r, *, frac, rf, lut_bits, newton):
             state.next = phase.IDLE
             e.next = e_top
 
-    return multipliers, leading_one, exponent, normalise, lookup, rom, constant, status, sequence
+    return multipliers, leading_one, exponent, normalise, lookup, rom, status, sequence
