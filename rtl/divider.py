@@ -1,15 +1,16 @@
 """The quantiser's reciprocal as a sub-block: floor(qmax * 2**k / m) by restoring division.
 
 One quotient bit per cycle, most significant first: the dividend qmax << k has
-``nb`` bits, all ones in its top bits and zeros below bit k, so each step shifts
-the remainder left by one and brings in a 1 while ``step > k``. Kept apart from
+``nb`` bits, shifted out of a register one a step into the remainder (no compare
+of the step count). For the clock, each step is one carry chain (r2 - m, m taken
+into a register at the start) and a mux: the step count's end is a register too. Kept apart from
 :mod:`rtl.quantizer` so that its own vectors (tests/test_rtl_subblocks.py) check
 it against the golden model's ``(qmax << recip_frac) // m`` directly.
 """
 
 from __future__ import annotations
 
-from myhdl import Signal, always, always_comb, block, intbv
+from myhdl import Signal, always, always_comb, block, concat, intbv
 
 
 def quotient_bits(qmax: int, k: int) -> int:
@@ -28,21 +29,20 @@ def reciprocal(clk, rst, go, m, done, recip, *, qmax, k):
     mmax = m.max - 1
     rem = Signal(intbv(0, min=0, max=mmax + 1))
     r2 = Signal(intbv(0, min=0, max=2 * mmax + 2))
+    m_r = Signal(intbv(1, min=0, max=mmax + 1))
     # r2 - m: its sign is the quotient bit (a comparison of mixed widths is not)
     diff = Signal(intbv(0, min=-mmax - 1, max=2 * mmax + 2))
+    dividend = Signal(intbv(qmax << k)[nb:])
     step = Signal(intbv(0, min=0, max=nb + 1))
-    busy, finished = Signal(bool(0)), Signal(bool(0))
+    busy, finished, last = Signal(bool(0)), Signal(bool(0)), Signal(bool(0))
 
     @always_comb
     def shift_in():
-        if step > k:
-            r2.next = (rem << 1) | 1
-        else:
-            r2.next = rem << 1
+        r2.next = (rem << 1) | dividend[nb - 1]
 
     @always_comb
     def compare():
-        diff.next = r2 - m
+        diff.next = r2 - m_r
 
     @always_comb
     def status():
@@ -55,20 +55,25 @@ def reciprocal(clk, rst, go, m, done, recip, *, qmax, k):
             finished.next = 0
             rem.next = 0
             step.next = nb
+            last.next = 0
+            dividend.next = qmax << k
         elif not busy and not finished:
             busy.next = 1
             recip.next = 0
+            m_r.next = m
         elif busy:
-            if step == 0:
+            if last:
                 busy.next = 0
                 finished.next = 1
-            elif diff >= 0:
-                rem.next = diff
-                recip.next = (recip << 1) | 1
-                step.next = step - 1
             else:
-                rem.next = r2
-                recip.next = recip << 1
                 step.next = step - 1
+                last.next = step == 1
+                dividend.next = concat(dividend[nb - 1:], False)
+                if diff >= 0:
+                    rem.next = diff
+                    recip.next = (recip << 1) | 1
+                else:
+                    rem.next = r2
+                    recip.next = recip << 1
 
     return shift_in, compare, status, divide

@@ -19,10 +19,11 @@ from __future__ import annotations
 from functools import partial
 
 import numpy as np
-from myhdl import Signal, always, always_comb, block, intbv
+from myhdl import Signal, always, always_comb, block, concat, intbv
 
 from rtl.divider import quotient_bits, reciprocal
 from rtl.flow import readback
+from rtl.lutram import lutram
 from rtl.mult18 import product, product_latency
 from rtl.spec import UnitSpec, fixed_of, numerics_of
 from rtl.stream import Field, Layout
@@ -88,21 +89,27 @@ def quantize(clk, rst, i_valid, i_ready, i_data, o_valid, o_ready, o_data, *, n,
     ymax = 1 << (bits - 1)
     prod_bound = ymax << nb
 
-    # two banks of n values; per bank: full (a whole vector is in it) and divided
-    # (its reciprocal is ready); load, divider and emit each own one bank pointer
-    store = [Signal(intbv(0, min=-ymax, max=ymax)) for _ in range(2 * n)]
+    # two banks of n values (a bank's address is its number above the index, so no
+    # adder forms it); per bank: full (a whole vector is in it) and divided (its
+    # reciprocal is ready); load, divider and emit each own one bank pointer
+    half = max(2, 1 << (n - 1).bit_length())
     full, divd = Signal(intbv(0)[2:]), Signal(intbv(0)[2:])
     wbank, dbank, rbank = Signal(bool(0)), Signal(bool(0)), Signal(bool(0))
-    waddr = Signal(intbv(0, min=0, max=2 * n))
-    raddr = Signal(intbv(0, min=0, max=2 * n))
+    waddr = Signal(intbv(0, min=0, max=2 * half))
+    raddr = Signal(intbv(0, min=0, max=2 * half))
     y = Signal(intbv(0, min=-ymax, max=ymax))
+    # absmax in two registered steps: |y|, then the running maximum (from 1, so that
+    # it ends as m = max(absmax, 1)); t1, l1, b1: a beat, the vector's last, its bank
     yabs = Signal(intbv(0, min=0, max=ymax + 1))
-    amax = Signal(intbv(0, min=0, max=ymax + 1))
+    t1, l1, b1 = Signal(bool(0)), Signal(bool(0)), Signal(bool(0))
+    amax = Signal(intbv(1, min=0, max=ymax + 1))
     biggest = Signal(intbv(0, min=0, max=ymax + 1))
     amaxs = [Signal(intbv(1, min=0, max=ymax + 1)) for _ in range(2)]
-    cnt = Signal(intbv(0, min=0, max=n))
+    cnt = Signal(intbv(0, min=0, max=half))
     take = Signal(bool(0))
-    # the divider works on bank dbank; it must see go low for a cycle between banks
+    # the divider works on bank dbank; it must see go low for a cycle between banks.
+    # go is a register (its conditions would reach every divider register); cool
+    # holds from taking a result until the divider has seen go low and dropped done
     m = Signal(intbv(1, min=0, max=ymax + 1))
     recip = Signal(intbv(0, min=0, max=1 << nb))
     recips = [Signal(intbv(0, min=0, max=1 << nb)) for _ in range(2)]
@@ -110,12 +117,13 @@ def quantize(clk, rst, i_valid, i_ready, i_data, o_valid, o_ready, o_data, *, n,
     divider = reciprocal(clk, rst, go, m, divided, recip, qmax=qmax, k=k)
     # read-back of bank rbank: read, its register, y * recip, rounding, clamp
     run = Signal(bool(0))
-    ridx = Signal(intbv(0, min=0, max=n))
+    ridx = Signal(intbv(0, min=0, max=half))
     adv = Signal(bool(0))
     done = Signal(bool(0))
     r_emit = Signal(intbv(0, min=0, max=1 << nb))
     m_emit = Signal(intbv(0, min=0, max=ymax + 1))
     rdata = Signal(intbv(0, min=-ymax, max=ymax))
+    store = lutram(clk, take, waddr, y, adv, raddr, rdata, depth=2 * half)
     rdata_r = Signal(intbv(0, min=-ymax, max=ymax))
     reader = readback(clk, rst, run, ridx, adv, o_valid, o_ready, done, n=n,
                       depth=4 + product_latency(rdata_r, r_emit))
@@ -130,27 +138,23 @@ def quantize(clk, rst, i_valid, i_ready, i_data, o_valid, o_ready, o_data, *, n,
         y.next = i_data[bits:].signed()
         take.next = i_valid and not full[wbank] and not rst
         i_ready.next = not full[wbank] and not rst
-        go.next = full[dbank] and not divd[dbank] and not cool
         run.next = divd[rbank]
 
     @always_comb
     def banks():
         m.next = amaxs[dbank]
-        if wbank:
-            waddr.next = cnt + n
-        else:
-            waddr.next = cnt
-        if rbank:
-            raddr.next = ridx + n
-        else:
-            raddr.next = ridx
+        waddr.next = concat(wbank, cnt)
+        raddr.next = concat(rbank, ridx)
 
-    @always_comb
+    @always(clk.posedge)
     def absval():
         if y < 0:
             yabs.next = -y
         else:
             yabs.next = y
+        t1.next = take
+        l1.next = take and cnt == n - 1
+        b1.next = wbank
 
     @always_comb
     def running_max():
@@ -176,11 +180,6 @@ def quantize(clk, rst, i_valid, i_ready, i_data, o_valid, o_ready, o_data, *, n,
         m_emit.next = amaxs[rbank]
 
     @always(clk.posedge)
-    def write():
-        if take:
-            store[waddr].next = y
-
-    @always(clk.posedge)
     def control():
         if rst:
             full.next = 0
@@ -189,23 +188,27 @@ def quantize(clk, rst, i_valid, i_ready, i_data, o_valid, o_ready, o_data, *, n,
             dbank.next = 0
             rbank.next = 0
             cnt.next = 0
-            amax.next = 0
+            amax.next = 1
             cool.next = 0
+            go.next = 0
         else:
             if take:
                 if cnt == n - 1:
                     cnt.next = 0
-                    amax.next = 0
                     full.next[wbank] = 1
-                    if biggest == 0:
-                        amaxs[wbank].next = 1
-                    else:
-                        amaxs[wbank].next = biggest
                     wbank.next = not wbank
                 else:
                     cnt.next = cnt + 1
+            if t1:
+                if l1:
+                    amax.next = 1
+                    amaxs[b1].next = biggest
+                else:
                     amax.next = biggest
-            cool.next = 0
+            # the last beat's absmax reaches amaxs a cycle after its bank is full
+            go.next = full[dbank] and not divd[dbank] and not cool and not l1
+            if not divided:
+                cool.next = 0
             if divided and not cool:
                 recips[dbank].next = recip
                 divd.next[dbank] = 1
@@ -219,7 +222,6 @@ def quantize(clk, rst, i_valid, i_ready, i_data, o_valid, o_ready, o_data, *, n,
     @always(clk.posedge)
     def datapath():
         if adv:
-            rdata.next = store[raddr]
             rdata_r.next = rdata
             shifted_r.next = shifted
             if shifted_r > qmax:
@@ -229,8 +231,8 @@ def quantize(clk, rst, i_valid, i_ready, i_data, o_valid, o_ready, o_data, *, n,
             else:
                 qout.next = shifted_r
 
-    return (reader, divider, multiplier, comb, banks, absval, running_max, rounding, pack,
-            emitted, write, control, datapath)
+    return (reader, divider, store, multiplier, comb, banks, absval, running_max, rounding,
+            pack, emitted, control, datapath)
 
 
 def build(params: dict):
