@@ -21,12 +21,19 @@ SLICE = 4
 def _slice_ram(clk, we, waddr, wdata, re, raddr, rdata, depth):
     mem = [Signal(intbv(0)[len(wdata):]) for _ in range(depth)]
 
-    @always(clk.posedge)
-    def access():
-        if we:
-            mem[waddr].next = wdata
-        if re:
+    if re is None:
+        @always(clk.posedge)
+        def access():
+            if we:
+                mem[waddr].next = wdata
             rdata.next = mem[raddr]
+    else:
+        @always(clk.posedge)
+        def access():
+            if we:
+                mem[waddr].next = wdata
+            if re:
+                rdata.next = mem[raddr]
 
     return access
 
@@ -52,10 +59,10 @@ def _join(x, y):
 
 
 @block
-def lutram(clk, we, waddr, wdata, re, raddr, rdata, *, depth):
+def lutram(clk, we, waddr, wdata, raddr, rdata, *, depth, re=None):
     """``depth`` words of ``len(wdata)`` bits: written at ``waddr`` when ``we``;
-    when ``re``, ``rdata`` takes the word at ``raddr`` (read before write), signed
-    when its range is."""
+    ``rdata`` takes the word at ``raddr`` on every cycle (when ``re``, with a read
+    enable), read before write, signed when its range is."""
     bits = len(wdata)
     widths = [min(SLICE, bits - lo) for lo in range(0, bits, SLICE)]
     ins = [Signal(intbv(0)[w:]) for w in widths]

@@ -24,6 +24,7 @@ from myhdl import Signal, always, always_comb, block, concat, intbv
 from rtl.divider import quotient_bits, reciprocal
 from rtl.flow import readback
 from rtl.lutram import lutram
+from rtl.rowwise import saturate_reg
 from rtl.mult18 import product, product_latency
 from rtl.spec import UnitSpec, fixed_of, numerics_of
 from rtl.stream import Field, Layout
@@ -118,20 +119,21 @@ def quantize(clk, rst, i_valid, i_ready, i_data, o_valid, o_ready, o_data, *, n,
     # read-back of bank rbank: read, its register, y * recip, rounding, clamp
     run = Signal(bool(0))
     ridx = Signal(intbv(0, min=0, max=half))
-    adv = Signal(bool(0))
     done = Signal(bool(0))
     r_emit = Signal(intbv(0, min=0, max=1 << nb))
     m_emit = Signal(intbv(0, min=0, max=ymax + 1))
     rdata = Signal(intbv(0, min=-ymax, max=ymax))
-    store = lutram(clk, take, waddr, y, adv, raddr, rdata, depth=2 * half)
+    store = lutram(clk, take, waddr, y, raddr, rdata, depth=2 * half)
     rdata_r = Signal(intbv(0, min=-ymax, max=ymax))
-    reader = readback(clk, rst, run, ridx, adv, o_valid, o_ready, done, n=n,
+    data = Signal(intbv(0)[len(o_data):])
+    reader = readback(clk, rst, run, ridx, o_valid, o_ready, o_data, data, done, n=n,
                       depth=4 + product_latency(rdata_r, r_emit))
     prod = Signal(intbv(0, min=-prod_bound, max=prod_bound))
-    multiplier = product(clk, rdata_r, r_emit, prod, adv)
+    multiplier = product(clk, rdata_r, r_emit, prod)
     shifted = Signal(intbv(0, min=-(prod_bound >> k) - 1, max=(prod_bound >> k) + 1))
     shifted_r = Signal(intbv(0, min=shifted.min, max=shifted.max))
     qout = Signal(intbv(0, min=qmin, max=qmax + 1))
+    clamp = saturate_reg(clk, shifted_r, qout)
 
     @always_comb
     def comb():
@@ -165,11 +167,12 @@ def quantize(clk, rst, i_valid, i_ready, i_data, o_valid, o_ready, o_data, *, n,
 
     @always_comb
     def rounding():
-        shifted.next = (prod + (1 << (k - 1))) >> k
+        # (prod + 2**(k-1)) >> k: the carry out of the k low bits is bit k - 1
+        shifted.next = (prod >> k) + prod[k - 1]
 
     @always_comb
     def pack():
-        o_data.next = (m_emit << abits) | qout[abits:]
+        data.next = (m_emit << abits) | qout[abits:]
 
     @always(clk.posedge)
     def emitted():
@@ -221,17 +224,10 @@ def quantize(clk, rst, i_valid, i_ready, i_data, o_valid, o_ready, o_data, *, n,
 
     @always(clk.posedge)
     def datapath():
-        if adv:
-            rdata_r.next = rdata
-            shifted_r.next = shifted
-            if shifted_r > qmax:
-                qout.next = qmax
-            elif shifted_r < qmin:
-                qout.next = qmin
-            else:
-                qout.next = shifted_r
+        rdata_r.next = rdata
+        shifted_r.next = shifted
 
-    return (reader, divider, store, multiplier, comb, banks, absval, running_max, rounding,
+    return (reader, divider, store, multiplier, clamp, comb, banks, absval, running_max, rounding,
             pack, emitted, control, datapath)
 
 

@@ -20,7 +20,9 @@ import numpy as np
 from myhdl import Signal, always, always_comb, block, concat, enum, intbv
 
 from rtl.flow import readback
+from rtl.lutram import lutram
 from rtl.mult18 import delay, product, product_latency
+from rtl.rowwise import saturate_reg
 from rtl.rsqrt import result_bound, rsqrt
 from rtl.spec import UnitSpec, fixed_of, numerics_of
 from rtl.stream import Field, Layout
@@ -98,8 +100,6 @@ def rmsnorm(clk, rst, i_valid, i_ready, i_data, o_valid, o_ready, o_data, *, n, 
 
     phase = enum("LOAD", "DRAIN", "SCALE", "ROUND", "MEAN", "RSQRT", "EMIT")
     state = Signal(phase.LOAD)
-    xs = [Signal(intbv(0, min=lo, max=hi + 1)) for _ in range(n)]
-    ws = [Signal(intbv(0, min=lo, max=hi + 1)) for _ in range(n)]
     x_in = Signal(intbv(0, min=lo, max=hi + 1))
     w_in = Signal(intbv(0, min=lo, max=hi + 1))
     # sum of squares: register x, x*x in pieces, accumulate; lv: a valid bit a stage
@@ -130,21 +130,25 @@ def rmsnorm(clk, rst, i_valid, i_ready, i_data, o_valid, o_ready, o_data, *, n, 
     xr_depth, zw_depth = product_latency(xa_r, r), product_latency(wa_r, wd)
     run = Signal(bool(0))
     ridx = Signal(intbv(0, min=0, max=n))
-    adv = Signal(bool(0))
     done = Signal(bool(0))
-    reader = readback(clk, rst, run, ridx, adv, o_valid, o_ready, done, n=n,
+    load = Signal(bool(0))
+    xs = lutram(clk, load, cnt, x_in, ridx, xa, depth=n)
+    ws = lutram(clk, load, cnt, w_in, ridx, wa, depth=n)
+    data = Signal(intbv(0)[len(o_data):])
+    reader = readback(clk, rst, run, ridx, o_valid, o_ready, o_data, data, done, n=n,
                       depth=6 + xr_depth + zw_depth)
     xr = Signal(intbv(0, min=-xmax * r_max, max=xmax * r_max))
-    scale_x = product(clk, xa_r, r, xr, adv)
-    w_delay = delay(clk, wa_r, wd, xr_depth + 2, adv)
+    scale_x = product(clk, xa_r, r, xr)
+    w_delay = delay(clk, wa_r, wd, xr_depth + 2)
     xr_s = Signal(intbv(0, min=-(xmax * r_max >> rf) - 1, max=(xmax * r_max >> rf) + 1))
     xr_r = Signal(intbv(0, min=xr_s.min, max=xr_s.max))
     z = Signal(intbv(0, min=lo, max=hi + 1))
     zw = Signal(intbv(0, min=-xmax * xmax, max=xmax * xmax + 1))
-    scale_w = product(clk, z, wd, zw, adv)
+    scale_w = product(clk, z, wd, zw)
     zw_s = Signal(intbv(0, min=-(xmax * xmax >> frac) - 1, max=(xmax * xmax >> frac) + 2))
     zw_r = Signal(intbv(0, min=zw_s.min, max=zw_s.max))
     out = Signal(intbv(0, min=lo, max=hi + 1))
+    clamps = saturate_reg(clk, xr_r, z), saturate_reg(clk, zw_r, out)
 
     @always_comb
     def inputs():
@@ -164,22 +168,18 @@ def rmsnorm(clk, rst, i_valid, i_ready, i_data, o_valid, o_ready, o_data, *, n, 
 
     @always_comb
     def rounding_mean():
-        mean.next = (msp_r + (1 << (k - 1))) >> k
+        # (p + 2**(s-1)) >> s: the carry out of the s low bits is bit s - 1
+        mean.next = (msp_r >> k) + msp_r[k - 1]
 
     @always_comb
     def emit_rounding():
-        xr_s.next = (xr + (1 << (rf - 1))) >> rf
-        zw_s.next = (zw + (1 << (frac - 1))) >> frac
+        xr_s.next = (xr >> rf) + xr[rf - 1]
+        zw_s.next = (zw >> frac) + zw[frac - 1]
 
     @always_comb
     def drive():
-        o_data.next = out[bits:]
-
-    @always(clk.posedge)
-    def store():
-        if state == phase.LOAD and i_valid:
-            xs[cnt].next = x_in
-            ws[cnt].next = w_in
+        data.next = out[bits:]
+        load.next = state == phase.LOAD and i_valid
 
     @always(clk.posedge)
     def squares():
@@ -233,28 +233,13 @@ def rmsnorm(clk, rst, i_valid, i_ready, i_data, o_valid, o_ready, o_data, *, n, 
 
     @always(clk.posedge)
     def datapath():
-        if adv:
-            xa.next = xs[ridx]
-            wa.next = ws[ridx]
-            xa_r.next = xa
-            wa_r.next = wa
-            xr_r.next = xr_s
-            if xr_r > hi:
-                z.next = hi
-            elif xr_r < lo:
-                z.next = lo
-            else:
-                z.next = xr_r
-            zw_r.next = zw_s
-            if zw_r > hi:
-                out.next = hi
-            elif zw_r < lo:
-                out.next = lo
-            else:
-                out.next = zw_r
+        xa_r.next = xa
+        wa_r.next = wa
+        xr_r.next = xr_s
+        zw_r.next = zw_s
 
     return (reader, root, squarer, scaler, scale_x, w_delay, scale_w, inputs, constants,
-            rounding_mean, emit_rounding, drive, store, squares, control, datapath)
+            rounding_mean, emit_rounding, drive, squares, control, datapath, xs, ws, clamps)
 
 
 def build(params: dict):
