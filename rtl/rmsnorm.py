@@ -98,7 +98,7 @@ def rmsnorm(clk, rst, i_valid, i_ready, i_data, o_valid, o_ready, o_data, *, n, 
     v_max = max(((ss_max * recip_n + (1 << (k - 1))) >> k) + eps_int, 1)
     r_max = result_bound(frac, rf)
 
-    phase = enum("LOAD", "DRAIN", "SCALE", "ROUND", "MEAN", "RSQRT", "EMIT")
+    phase = enum("LOAD", "DRAIN", "SCALE", "ROUND", "MEAN", "FLOOR", "RSQRT", "EMIT")
     state = Signal(phase.LOAD)
     x_in = Signal(intbv(0, min=lo, max=hi + 1))
     w_in = Signal(intbv(0, min=lo, max=hi + 1))
@@ -119,15 +119,15 @@ def rmsnorm(clk, rst, i_valid, i_ready, i_data, o_valid, o_ready, o_data, *, n, 
     mean = Signal(intbv(0, min=0, max=v_max + 1))
     mean_r = Signal(intbv(0, min=0, max=v_max + 1))
     v = Signal(intbv(0, min=0, max=v_max + 1))
+    ve = Signal(intbv(0, min=0, max=v_max + 1))
     go, ready = Signal(bool(0)), Signal(bool(0))
     r = Signal(intbv(0, min=0, max=r_max))
     root = rsqrt(clk, rst, go, v, ready, r, frac=frac, rf=rf, lut_bits=lut_bits,
                  newton=newton)
     # emit pipeline: read, its register, x*r (pieces), round, clamp, z*w (pieces),
     # round, clamp; w travels beside x*r
-    xa, xa_r = (Signal(intbv(0, min=lo, max=hi + 1)) for _ in range(2))
-    wa, wa_r, wd = (Signal(intbv(0, min=lo, max=hi + 1)) for _ in range(3))
-    xr_depth, zw_depth = product_latency(xa_r, r), product_latency(wa_r, wd)
+    xa, wa, wd = (Signal(intbv(0, min=lo, max=hi + 1)) for _ in range(3))
+    xr_depth, zw_depth = product_latency(xa, r), product_latency(wa, wd)
     run = Signal(bool(0))
     ridx = Signal(intbv(0, min=0, max=n))
     done = Signal(bool(0))
@@ -138,8 +138,8 @@ def rmsnorm(clk, rst, i_valid, i_ready, i_data, o_valid, o_ready, o_data, *, n, 
     reader = readback(clk, rst, run, ridx, o_valid, o_ready, o_data, data, done, n=n,
                       depth=6 + xr_depth + zw_depth)
     xr = Signal(intbv(0, min=-xmax * r_max, max=xmax * r_max))
-    scale_x = product(clk, xa_r, r, xr)
-    w_delay = delay(clk, wa_r, wd, xr_depth + 2)
+    scale_x = product(clk, xa, r, xr)
+    w_delay = delay(clk, wa, wd, xr_depth + 2)
     xr_s = Signal(intbv(0, min=-(xmax * r_max >> rf) - 1, max=(xmax * r_max >> rf) + 1))
     xr_r = Signal(intbv(0, min=xr_s.min, max=xr_s.max))
     z = Signal(intbv(0, min=lo, max=hi + 1))
@@ -219,10 +219,14 @@ def rmsnorm(clk, rst, i_valid, i_ready, i_data, o_valid, o_ready, o_data, *, n, 
                 mean_r.next = mean
                 state.next = phase.MEAN
             elif state == phase.MEAN:
-                if mean_r + eps_int > 1:
-                    v.next = mean_r + eps_int
-                else:
+                ve.next = mean_r + eps_int
+                state.next = phase.FLOOR
+            elif state == phase.FLOOR:
+                # max(ve, 1) of a ve >= 0 (no compare: a zero test)
+                if ve == 0:
                     v.next = 1
+                else:
+                    v.next = ve
                 state.next = phase.RSQRT
             elif state == phase.RSQRT:
                 if ready:
@@ -233,8 +237,6 @@ def rmsnorm(clk, rst, i_valid, i_ready, i_data, o_valid, o_ready, o_data, *, n, 
 
     @always(clk.posedge)
     def datapath():
-        xa_r.next = xa
-        wa_r.next = wa
         xr_r.next = xr_s
         zw_r.next = zw_s
 

@@ -4,7 +4,9 @@ A short sequence of states: find v's leading one, normalise v by an even shift t
 u, read the seed table of cosim.numerics.nonlinear at u's top bits, run the Newton
 steps y <- y * (3 - u*y^2) / 2 (square, term, step) and shift back with rounding.
 Each product runs on MULT18X18D blocks with their registers (:mod:`rtl.mult18`) and
-its state waits the pieces' depth for it. Kept apart from :mod:`rtl.rmsnorm` so that its own
+its state waits the pieces' depth for it. For the clock, the leading one, the
+exponent, the normalising shift, the seed table and the final shift are registers
+computing on every cycle from registers, and the state that takes one waits a cycle. Kept apart from :mod:`rtl.rmsnorm` so that its own
 vectors (tests/test_rtl_subblocks.py) check it against the golden model directly.
 """
 
@@ -14,6 +16,47 @@ from myhdl import Signal, always, always_comb, block, enum, intbv
 
 from cosim.numerics.nonlinear import rsqrt_seeds
 from rtl.mult18 import product, product_latency, result
+
+
+#: bits of v one leading-one finder looks at (its result registered, then combined)
+CHUNK = 8
+
+
+@block
+def _chunk_lead(clk, v, lo, width, found, pos):
+    """found <= v[lo + width : lo] != 0; pos <= lo + 1 + its leading one's index."""
+    @always(clk.posedge)
+    def find():
+        found.next = 0
+        pos.next = 0
+        for i in range(width):
+            if v[lo + i]:
+                found.next = 1
+                pos.next = lo + i + 1
+
+    return find
+
+
+@block
+def _highest(found, pos, prev, out):
+    """out = pos when found, else prev (one link of the chunks' priority chain)."""
+    @always_comb
+    def pick():
+        if found:
+            out.next = pos
+        else:
+            out.next = prev
+
+    return pick
+
+
+@block
+def _register(clk, x, y):
+    @always(clk.posedge)
+    def reg():
+        y.next = x
+
+    return reg
 
 
 def result_bound(frac: int, rf: int) -> int:
@@ -26,7 +69,7 @@ def rsqrt(clk, rst, go, v, done, r, *, frac, rf, lut_bits, newton):
     """r = FixedPoint.rsqrt(v), v >= 1 held while ``go`` is high.
 
     When ``go`` rises the sequence starts; ``done`` rises with r valid and stays
-    high until ``go`` falls, which re-arms the block. It takes newton * 3 * (d + 1) + 7
+    high until ``go`` falls, which re-arms the block. It takes newton * 3 * (d + 1) + 12
     cycles, d the depth of the widest of its products.
     """
     vbits = max((v.max - 1).bit_length(), 1)
@@ -56,28 +99,34 @@ def rsqrt(clk, rst, go, v, done, r, *, frac, rf, lut_bits, newton):
     t = Signal(intbv(0, min=-((1 << (m + 2)) * y2.max >> m) - 1, max=(3 << rf) + 1))
     yt = result(y, t)
     multipliers = [product(clk, x, z, out) for x, z, out in ((y, y, yy), (u, y2, uy), (y, t, yt))]
+    # v's leading one in two registered steps: per chunk of CHUNK bits, then the highest
+    chunks = range(0, vbits, CHUNK)
+    founds = [Signal(bool(0)) for _ in chunks]
+    poss = [Signal(intbv(0, min=0, max=lead.max)) for _ in chunks]
+    finders = [_chunk_lead(clk, v, lo, min(CHUNK, vbits - lo), founds[j], poss[j])
+               for j, lo in enumerate(chunks)]
+    links = [Signal(intbv(0, min=0, max=lead.max)) for _ in chunks]
+    finders += [_highest(founds[0], poss[0], poss[0], links[0])]
+    finders += [_highest(founds[j], poss[j], links[j - 1], links[j]) for j in range(1, len(links))]
+    finders.append(_register(clk, links[-1], lead))
     wait = max(product_latency(x, z) for x, z in ((y, y), (u, y2), (y, t)))
     hold = Signal(intbv(0, min=0, max=wait + 1))
     steps = Signal(intbv(0, min=0, max=newton + 1))
     sh = Signal(intbv(0, min=e_lo + sh_off - 1, max=e_hi + sh_off + 1))
-    # y plus the rounding half of the final shift
+    # y plus the rounding half of the final shift; that half; the shifted result
     yr = Signal(intbv(0, min=-ymax, max=ymax + (1 << max(sh.max - 2, 0))))
+    half = Signal(intbv(0, min=0, max=(1 << max(sh.max - 2, 0)) + 1))
+    r_c = Signal(intbv(0, min=r.min, max=r.max))
 
-    @always_comb
-    def leading_one():
-        lead.next = 0
-        for i in range(vbits):
-            if v[i]:
-                lead.next = i + 1
 
-    @always_comb
+    @always(clk.posedge)
     def exponent():
         if lead_r > m:
             e_c.next = (lead_r - 1 - m) >> 1
         else:
             e_c.next = -((m + 2 - lead_r) >> 1)
 
-    @always_comb
+    @always(clk.posedge)
     def normalise():
         if e >= 0:
             u_c.next = v >> (2 * e)
@@ -88,9 +137,23 @@ def rsqrt(clk, rst, go, v, done, r, *, frac, rf, lut_bits, newton):
     def lookup():
         index.next = u >> (m + 2 - lut_bits)
 
-    @always_comb
+    @always(clk.posedge)
     def rom():
         seed.next = seeds[index]
+
+    @always(clk.posedge)
+    def final_shift():
+        """The rounding half (sh is set long before ROUND), and the final shift, taken
+        only in FINAL (its wait cycle), where yr and sh are the run's."""
+        if sh > 0:
+            half.next = 1 << (sh - 1)
+        else:
+            half.next = 0
+        if state == phase.FINAL:
+            if sh > 0:
+                r_c.next = yr >> sh
+            else:
+                r_c.next = yr << (-sh)
 
     @always_comb
     def status():
@@ -105,15 +168,21 @@ def rsqrt(clk, rst, go, v, done, r, *, frac, rf, lut_bits, newton):
             # the largest exponent keeps v >> 2e in range until the real one arrives
             e.next = e_top
             if go:
+                hold.next = 1           # v's leading one takes two registers
                 state.next = phase.LEAD
+        elif hold != 0:
+            hold.next = hold - 1        # a registered result or a product settles
         elif state == phase.LEAD:
             lead_r.next = lead
+            hold.next = 1
             state.next = phase.EXPONENT
         elif state == phase.EXPONENT:
             e.next = e_c
+            hold.next = 1
             state.next = phase.NORM
         elif state == phase.NORM:
             u.next = u_c
+            hold.next = 1
             state.next = phase.SEED
         elif state == phase.SEED:
             y.next = seed
@@ -124,8 +193,6 @@ def rsqrt(clk, rst, go, v, done, r, *, frac, rf, lut_bits, newton):
                 state.next = phase.SQUARE
             else:
                 state.next = phase.ROUND
-        elif hold != 0:
-            hold.next = hold - 1        # a product's pieces settle
         elif state == phase.SQUARE:
             y2.next = yy >> rf
             hold.next = wait
@@ -143,19 +210,15 @@ def rsqrt(clk, rst, go, v, done, r, *, frac, rf, lut_bits, newton):
                 steps.next = steps - 1
                 state.next = phase.SQUARE
         elif state == phase.ROUND:
-            if sh > 0:
-                yr.next = y + (1 << (sh - 1))
-            else:
-                yr.next = y
+            yr.next = y + half
+            hold.next = 1
             state.next = phase.FINAL
         elif state == phase.FINAL:
-            if sh > 0:
-                r.next = yr >> sh
-            else:
-                r.next = yr << (-sh)
+            r.next = r_c
             state.next = phase.DONE
         elif not go:
             state.next = phase.IDLE
             e.next = e_top
 
-    return multipliers, leading_one, exponent, normalise, lookup, rom, status, sequence
+    return (multipliers, finders, exponent, normalise, lookup, rom, final_shift, status,
+            sequence)
