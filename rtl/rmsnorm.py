@@ -94,6 +94,7 @@ def rmsnorm(clk, rst, i_valid, i_ready, i_data, o_valid, o_ready, o_data, *, n, 
     k = n.bit_length() + 16
     recip_n = round((1 << k) / n)
     eps_int = int(np.floor(eps * 4.0 ** frac + 0.5))
+    floor = max(eps_int, 1)
     ss_max = n * xmax * xmax
     v_max = max(((ss_max * recip_n + (1 << (k - 1))) >> k) + eps_int, 1)
     r_max = result_bound(frac, rf)
@@ -119,7 +120,7 @@ def rmsnorm(clk, rst, i_valid, i_ready, i_data, o_valid, o_ready, o_data, *, n, 
     mean = Signal(intbv(0, min=0, max=v_max + 1))
     mean_r = Signal(intbv(0, min=0, max=v_max + 1))
     v = Signal(intbv(0, min=0, max=v_max + 1))
-    ve = Signal(intbv(0, min=0, max=v_max + 1))
+    zero = Signal(bool(0))
     go, ready = Signal(bool(0)), Signal(bool(0))
     r = Signal(intbv(0, min=0, max=r_max))
     root = rsqrt(clk, rst, go, v, ready, r, frac=frac, rf=rf, lut_bits=lut_bits,
@@ -219,14 +220,13 @@ def rmsnorm(clk, rst, i_valid, i_ready, i_data, o_valid, o_ready, o_data, *, n, 
                 mean_r.next = mean
                 state.next = phase.MEAN
             elif state == phase.MEAN:
-                ve.next = mean_r + eps_int
+                # max(mean + eps, 1) of a mean >= 0: a zero test beside the adder
+                v.next = mean_r + eps_int
+                zero.next = mean_r == 0
                 state.next = phase.FLOOR
             elif state == phase.FLOOR:
-                # max(ve, 1) of a ve >= 0 (no compare: a zero test)
-                if ve == 0:
-                    v.next = 1
-                else:
-                    v.next = ve
+                if zero:
+                    v.next = floor
                 state.next = phase.RSQRT
             elif state == phase.RSQRT:
                 if ready:

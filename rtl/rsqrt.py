@@ -69,7 +69,7 @@ def rsqrt(clk, rst, go, v, done, r, *, frac, rf, lut_bits, newton):
     """r = FixedPoint.rsqrt(v), v >= 1 held while ``go`` is high.
 
     When ``go`` rises the sequence starts; ``done`` rises with r valid and stays
-    high until ``go`` falls, which re-arms the block. It takes newton * 3 * (d + 1) + 12
+    high until ``go`` falls, which re-arms the block. It takes newton * 3 * (d + 1) + 14
     cycles, d the depth of the widest of its products.
     """
     vbits = max((v.max - 1).bit_length(), 1)
@@ -79,6 +79,7 @@ def rsqrt(clk, rst, go, v, done, r, *, frac, rf, lut_bits, newton):
     e_lo, e_hi = -(m // 2) - 1, max(vbits - m, 0) // 2 + 1
     sh_off = m // 2 - frac
     e_top = (vbits - 1 - m) >> 1
+    top_amt, top_neg = abs(2 * e_top), e_top < 0
 
     phase = enum("IDLE", "LEAD", "EXPONENT", "NORM", "SEED", "SQUARE", "TERM", "STEP",
                  "ROUND", "FINAL", "DONE")
@@ -87,6 +88,11 @@ def rsqrt(clk, rst, go, v, done, r, *, frac, rf, lut_bits, newton):
     lead = Signal(intbv(0, min=0, max=max(vbits, m + 2) + 1))
     lead_r = Signal(intbv(0, min=0, max=lead.max))
     e_c = Signal(intbv(0, min=e_lo, max=e_hi))
+    # |2e| and e < 0, so the normalising shift needs no negation or compare
+    amt_c, amt = (Signal(intbv(0, min=0, max=2 * max(-e_lo, e_hi) + 1)) for _ in range(2))
+    neg_c, neg, neg_a = Signal(bool(0)), Signal(bool(0)), Signal(bool(0))
+    u_a = Signal(intbv(0, min=0, max=max(v.max, 1 << (m + 2))))
+    fine = Signal(intbv(0)[3:])
     u_c = Signal(intbv(0, min=0, max=1 << (m + 2)))
     e = Signal(intbv(0, min=e_lo, max=e_hi))
     u = Signal(intbv(0, min=0, max=1 << (m + 2)))
@@ -111,27 +117,46 @@ def rsqrt(clk, rst, go, v, done, r, *, frac, rf, lut_bits, newton):
     finders.append(_register(clk, links[-1], lead))
     wait = max(product_latency(x, z) for x, z in ((y, y), (u, y2), (y, t)))
     hold = Signal(intbv(0, min=0, max=wait + 1))
+    holding = Signal(bool(0))       # hold != 0, as a register of its own
     steps = Signal(intbv(0, min=0, max=newton + 1))
     sh = Signal(intbv(0, min=e_lo + sh_off - 1, max=e_hi + sh_off + 1))
     # y plus the rounding half of the final shift; that half; the shifted result
     yr = Signal(intbv(0, min=-ymax, max=ymax + (1 << max(sh.max - 2, 0))))
     half = Signal(intbv(0, min=0, max=(1 << max(sh.max - 2, 0)) + 1))
     r_c = Signal(intbv(0, min=r.min, max=r.max))
+    # sh > 0, sh and -sh as registers (sh is set long before ROUND)
+    pos, pos_a = Signal(bool(0)), Signal(bool(0))
+    r_a = Signal(intbv(0, min=min(yr.min, 0), max=max(yr.max, r.max)))
+    fine_r, fine_l = Signal(intbv(0)[3:]), Signal(intbv(0)[3:])
+    shr = Signal(intbv(0, min=0, max=max(sh.max, 2)))
+    shl = Signal(intbv(0, min=0, max=max(-sh.min, 1) + 1))
 
 
     @always(clk.posedge)
     def exponent():
         if lead_r > m:
             e_c.next = (lead_r - 1 - m) >> 1
+            amt_c.next = ((lead_r - 1 - m) >> 1) << 1
+            neg_c.next = 0
         else:
             e_c.next = -((m + 2 - lead_r) >> 1)
+            amt_c.next = ((m + 2 - lead_r) >> 1) << 1
+            neg_c.next = 1
 
     @always(clk.posedge)
     def normalise():
-        if e >= 0:
-            u_c.next = v >> (2 * e)
+        """v shifted by 2e in two registered steps, by amt's multiple of 8, then by the
+        rest (each step carries the amount it was given, so the pair stays in range)."""
+        if neg:
+            u_a.next = v << (amt & ~7)
         else:
-            u_c.next = v << (-2 * e)
+            u_a.next = v >> (amt & ~7)
+        fine.next = amt & 7
+        neg_a.next = neg
+        if neg_a:
+            u_c.next = u_a << fine
+        else:
+            u_c.next = u_a >> fine
 
     @always_comb
     def lookup():
@@ -145,15 +170,28 @@ def rsqrt(clk, rst, go, v, done, r, *, frac, rf, lut_bits, newton):
     def final_shift():
         """The rounding half (sh is set long before ROUND), and the final shift, taken
         only in FINAL (its wait cycle), where yr and sh are the run's."""
+        pos.next = sh > 0
         if sh > 0:
             half.next = 1 << (sh - 1)
+            shr.next = sh
+            shl.next = 0
         else:
             half.next = 0
+            shr.next = 0
+            shl.next = -sh
         if state == phase.FINAL:
-            if sh > 0:
-                r_c.next = yr >> sh
+            # two steps as in normalise: by the multiple of 8, then by the rest
+            if pos:
+                r_a.next = yr >> (shr & ~7)
             else:
-                r_c.next = yr << (-sh)
+                r_a.next = yr << (shl & ~7)
+            fine_r.next = shr & 7
+            fine_l.next = shl & 7
+            pos_a.next = pos
+            if pos_a:
+                r_c.next = r_a >> fine_r
+            else:
+                r_c.next = r_a << fine_l
 
     @always_comb
     def status():
@@ -164,31 +202,43 @@ def rsqrt(clk, rst, go, v, done, r, *, frac, rf, lut_bits, newton):
         if rst:
             state.next = phase.IDLE
             e.next = e_top
+            amt.next = top_amt
+            neg.next = top_neg
         elif state == phase.IDLE:
             # the largest exponent keeps v >> 2e in range until the real one arrives
             e.next = e_top
+            amt.next = top_amt
+            neg.next = top_neg
             if go:
                 hold.next = 1           # v's leading one takes two registers
+                holding.next = 1
                 state.next = phase.LEAD
-        elif hold != 0:
+        elif holding:
             hold.next = hold - 1        # a registered result or a product settles
+            holding.next = hold != 1
         elif state == phase.LEAD:
             lead_r.next = lead
             hold.next = 1
+            holding.next = 1
             state.next = phase.EXPONENT
         elif state == phase.EXPONENT:
             e.next = e_c
-            hold.next = 1
+            amt.next = amt_c
+            neg.next = neg_c
+            hold.next = 2
+            holding.next = 1
             state.next = phase.NORM
         elif state == phase.NORM:
             u.next = u_c
             hold.next = 1
+            holding.next = 1
             state.next = phase.SEED
         elif state == phase.SEED:
             y.next = seed
             steps.next = newton
             sh.next = e + sh_off
             hold.next = wait
+            holding.next = 1
             if newton > 0:
                 state.next = phase.SQUARE
             else:
@@ -196,14 +246,17 @@ def rsqrt(clk, rst, go, v, done, r, *, frac, rf, lut_bits, newton):
         elif state == phase.SQUARE:
             y2.next = yy >> rf
             hold.next = wait
+            holding.next = 1
             state.next = phase.TERM
         elif state == phase.TERM:
             t.next = (3 << rf) - (uy >> m)
             hold.next = wait
+            holding.next = 1
             state.next = phase.STEP
         elif state == phase.STEP:
             y.next = yt >> (rf + 1)
             hold.next = wait
+            holding.next = 1
             if steps == 1:
                 state.next = phase.ROUND
             else:
@@ -211,7 +264,8 @@ def rsqrt(clk, rst, go, v, done, r, *, frac, rf, lut_bits, newton):
                 state.next = phase.SQUARE
         elif state == phase.ROUND:
             yr.next = y + half
-            hold.next = 1
+            hold.next = 2
+            holding.next = 1
             state.next = phase.FINAL
         elif state == phase.FINAL:
             r.next = r_c
@@ -219,6 +273,8 @@ def rsqrt(clk, rst, go, v, done, r, *, frac, rf, lut_bits, newton):
         elif not go:
             state.next = phase.IDLE
             e.next = e_top
+            amt.next = top_amt
+            neg.next = top_neg
 
     return (multipliers, finders, exponent, normalise, lookup, rom, final_shift, status,
             sequence)
