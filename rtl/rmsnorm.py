@@ -109,6 +109,7 @@ def rmsnorm(clk, rst, i_valid, i_ready, i_data, o_valid, o_ready, o_data, *, n, 
     squarer = product(clk, xl, xl, sq)
     sq_depth = product_latency(xl, xl)
     lv = Signal(intbv(0)[sq_depth + 1:])
+    drained = Signal(bool(1))       # lv == 0, as a register
     ss = Signal(intbv(0, min=0, max=ss_max + 1))
     cnt = Signal(intbv(0, min=0, max=n))
     # the mean: ss * round(2**k / n) in pieces (SCALE waits for it), then its rounding
@@ -186,8 +187,10 @@ def rmsnorm(clk, rst, i_valid, i_ready, i_data, o_valid, o_ready, o_data, *, n, 
     def squares():
         if rst:
             lv.next = 0
+            drained.next = 1
         else:
             lv.next = concat(lv[sq_depth:], state == phase.LOAD and i_valid)
+            drained.next = lv[sq_depth:] == 0 and not (state == phase.LOAD and i_valid)
             xl.next = x_in
 
     @always(clk.posedge)
@@ -207,7 +210,7 @@ def rmsnorm(clk, rst, i_valid, i_ready, i_data, o_valid, o_ready, o_data, *, n, 
                     else:
                         cnt.next = cnt + 1
             elif state == phase.DRAIN:
-                if lv == 0:
+                if drained:
                     state.next = phase.SCALE
                     settle.next = settle.max - 1
             elif state == phase.SCALE:

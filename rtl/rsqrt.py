@@ -69,7 +69,7 @@ def rsqrt(clk, rst, go, v, done, r, *, frac, rf, lut_bits, newton):
     """r = FixedPoint.rsqrt(v), v >= 1 held while ``go`` is high.
 
     When ``go`` rises the sequence starts; ``done`` rises with r valid and stays
-    high until ``go`` falls, which re-arms the block. It takes newton * 3 * (d + 1) + 14
+    high until ``go`` falls, which re-arms the block. It takes newton * 3 * (d + 1) + 15
     cycles, d the depth of the widest of its products.
     """
     vbits = max((v.max - 1).bit_length(), 1)
@@ -88,6 +88,10 @@ def rsqrt(clk, rst, go, v, done, r, *, frac, rf, lut_bits, newton):
     lead = Signal(intbv(0, min=0, max=max(vbits, m + 2) + 1))
     lead_r = Signal(intbv(0, min=0, max=lead.max))
     e_c = Signal(intbv(0, min=e_lo, max=e_hi))
+    above = Signal(bool(0))
+    lmax = max(vbits, m + 2)
+    up = Signal(intbv(0, min=((-1 - m) >> 1) - 1, max=max((lmax - 1 - m) >> 1, 0) + 1))
+    down = Signal(intbv(0, min=min((m + 2 - lmax) >> 1, 0) - 1, max=((m + 2) >> 1) + 1))
     # |2e| and e < 0, so the normalising shift needs no negation or compare
     amt_c, amt = (Signal(intbv(0, min=0, max=2 * max(-e_lo, e_hi) + 1)) for _ in range(2))
     neg_c, neg, neg_a = Signal(bool(0)), Signal(bool(0)), Signal(bool(0))
@@ -134,13 +138,18 @@ def rsqrt(clk, rst, go, v, done, r, *, frac, rf, lut_bits, newton):
 
     @always(clk.posedge)
     def exponent():
-        if lead_r > m:
-            e_c.next = (lead_r - 1 - m) >> 1
-            amt_c.next = ((lead_r - 1 - m) >> 1) << 1
+        """e in two registered steps: both candidates and the test, then the choice
+        (one carry chain a step)."""
+        above.next = lead_r > m
+        up.next = (lead_r - 1 - m) >> 1
+        down.next = (m + 2 - lead_r) >> 1
+        if above:
+            e_c.next = up
+            amt_c.next = up << 1
             neg_c.next = 0
         else:
-            e_c.next = -((m + 2 - lead_r) >> 1)
-            amt_c.next = ((m + 2 - lead_r) >> 1) << 1
+            e_c.next = -down
+            amt_c.next = down << 1
             neg_c.next = 1
 
     @always(clk.posedge)
@@ -218,7 +227,7 @@ def rsqrt(clk, rst, go, v, done, r, *, frac, rf, lut_bits, newton):
             holding.next = hold != 1
         elif state == phase.LEAD:
             lead_r.next = lead
-            hold.next = 1
+            hold.next = 2
             holding.next = 1
             state.next = phase.EXPONENT
         elif state == phase.EXPONENT:
