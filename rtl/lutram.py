@@ -7,7 +7,8 @@ quantiser's critical path, 128 MHz). Distributed RAM (TRELLIS_DPR16X4, 16 words 
 in the same cycle (measured: 178 MHz for 128 words). So the store is cut into
 groups of 16 words, each its own memory (Yosys chooses per memory by cost: a
 16-word group is always LUT RAM) read into its own register, and a registered mux
-picks the group: two cycles from address to word. Hand-written because MyHDL
+picks the group (two of them past four groups: measured, a 16-way mux held a
+256-word store to 147 MHz): two or three cycles from address to word. Hand-written because MyHDL
 cannot attach Yosys' ``ram_style`` attribute, and Yosys does not pipeline the mux.
 """
 
@@ -17,8 +18,13 @@ from myhdl import Signal, always, always_comb, block, intbv
 
 #: words of one group: one column of TRELLIS_DPR16X4 cells
 GROUP = 16
-#: cycles from ``raddr`` to ``rdata``
-READ_LATENCY = 2
+#: groups one registered mux picks from (more take a second registered mux)
+FAN_IN = 4
+
+
+def read_latency(depth: int) -> int:
+    """Cycles from ``raddr`` to ``rdata`` in a store of ``depth`` words."""
+    return 2 if -(-depth // GROUP) <= FAN_IN else 3
 
 
 @block
@@ -91,7 +97,7 @@ def lutram(clk, we, waddr, wdata, raddr, rdata, *, depth):
     """``depth`` words of ``len(wdata)`` bits: written at ``waddr`` when ``we`` (the
     write lands a cycle later: the port is registered, so no logic in front of it
     reaches the RAM's write enable); ``rdata`` is the word at ``raddr``
-    :data:`READ_LATENCY` cycles later, signed when its range is."""
+    :func:`read_latency` cycles later, signed when its range is."""
     bits = len(wdata)
     groups = -(-depth // GROUP)
     data = Signal(intbv(0)[bits:])
@@ -110,9 +116,34 @@ def lutram(clk, we, waddr, wdata, raddr, rdata, *, depth):
         insts += [_group(clk, hits[j], wlo, data, rlo, words[j], GROUP) for j in range(groups)]
         sel = Signal(intbv(0, min=0, max=groups))
         insts.append(_group_of(clk, raddr, sel))
-    chain = [words[0]] + [Signal(intbv(0)[bits:]) for _ in range(groups - 1)]
-    insts += [_choose(sel, j, words[j], chain[j - 1], chain[j]) for j in range(1, groups)]
+    if groups <= FAN_IN:
+        chain = [words[0]] + [Signal(intbv(0)[bits:]) for _ in range(groups - 1)]
+        insts += [_choose(sel, j, words[j], chain[j - 1], chain[j]) for j in range(1, groups)]
+        return insts, _output(clk, chain[-1], rdata)
+    # a registered mux per FAN_IN groups, then one over their registers
+    firsts = []
+    for lo in range(0, groups, FAN_IN):
+        rest = range(lo + 1, min(lo + FAN_IN, groups))
+        chain = [words[lo]] + [Signal(intbv(0)[bits:]) for _ in rest]
+        insts += [_choose(sel, j, words[j], chain[j - lo - 1], chain[j - lo]) for j in rest]
+        first = Signal(intbv(0)[bits:])
+        insts.append(_output(clk, chain[-1], first))
+        firsts.append(first)
+    quad = Signal(intbv(0, min=0, max=len(firsts)))
+    insts.append(_quad_of(clk, sel, quad))
+    chain = [firsts[0]] + [Signal(intbv(0)[bits:]) for _ in range(len(firsts) - 1)]
+    insts += [_choose(quad, i, firsts[i], chain[i - 1], chain[i]) for i in range(1, len(firsts))]
     return insts, _output(clk, chain[-1], rdata)
+
+
+@block
+def _quad_of(clk, sel, quad):
+    """quad <= which FAN_IN-group mux ``sel`` falls in (in step with those muxes)."""
+    @always(clk.posedge)
+    def reg():
+        quad.next = sel >> 2
+
+    return reg
 
 
 @block

@@ -23,7 +23,7 @@ from myhdl import Signal, always, always_comb, block, concat, intbv
 
 from rtl.divider import quotient_bits, reciprocal
 from rtl.flow import readback
-from rtl.lutram import lutram
+from rtl.lutram import lutram, read_latency
 from rtl.rowwise import saturate_reg
 from rtl.mult18 import product, product_latency
 from rtl.spec import UnitSpec, fixed_of, numerics_of
@@ -129,7 +129,7 @@ def quantize(clk, rst, i_valid, i_ready, i_data, o_valid, o_ready, o_data, *, n,
     store = lutram(clk, take, waddr, y, raddr, rdata, depth=2 * half)
     data = Signal(intbv(0)[len(o_data):])
     reader = readback(clk, rst, run, ridx, o_valid, o_ready, o_data, data, done, n=n,
-                      depth=4 + product_latency(rdata, r_emit))
+                      depth=read_latency(2 * half) + 2 + product_latency(rdata, r_emit))
     prod = Signal(intbv(0, min=-prod_bound, max=prod_bound))
     multiplier = product(clk, rdata, r_emit, prod)
     shifted = Signal(intbv(0, min=-(prod_bound >> k) - 1, max=(prod_bound >> k) + 1))

@@ -20,7 +20,7 @@ import numpy as np
 from myhdl import Signal, always, always_comb, block, concat, enum, intbv
 
 from rtl.flow import readback
-from rtl.lutram import lutram
+from rtl.lutram import lutram, read_latency
 from rtl.mult18 import delay, product, product_latency
 from rtl.rowwise import saturate_reg
 from rtl.rsqrt import result_bound, rsqrt
@@ -138,7 +138,7 @@ def rmsnorm(clk, rst, i_valid, i_ready, i_data, o_valid, o_ready, o_data, *, n, 
     ws = lutram(clk, load, cnt, w_in, ridx, wa, depth=n)
     data = Signal(intbv(0)[len(o_data):])
     reader = readback(clk, rst, run, ridx, o_valid, o_ready, o_data, data, done, n=n,
-                      depth=6 + xr_depth + zw_depth)
+                      depth=read_latency(n) + 4 + xr_depth + zw_depth)
     xr = Signal(intbv(0, min=-xmax * r_max, max=xmax * r_max))
     scale_x = product(clk, xa, r, xr)
     w_delay = delay(clk, wa, wd, xr_depth + 2)
