@@ -1,6 +1,6 @@
 """The accelerator top level: a sequencer over the lane program and ``lanes`` lock-stepped lanes.
 
-The sequencer fetches one instruction (FETCH), latches its counters (DECODE)
+The sequencer fetches one instruction (FETCH), latches its fields (DECODE)
 and runs it (EXEC) until every lane has written every result. One shared
 feeder issues the operand beats: each issue reads the same addresses in every
 lane's memories (synchronous reads, registered on ``en``) plus the shared
@@ -293,10 +293,16 @@ def lane(clk, rst, d: Design, ctl: dict, in_data, ready, done, rda, index: int):
                 sm[saddr].next = wd
 
     @always(clk.posedge)
+    def scale():
+        # free-running: valid from an instruction's second EXEC cycle, before the
+        # first row sum can reach the dequantiser (two operand registers and the
+        # mat-vec's own latency later), so the product needs no enable
+        gain.next = absmax * ctl.mant
+
+    @always(clk.posedge)
     def count():
         if ctl.start:
             wcnt.next = 0
-            gain.next = absmax * ctl.mant
         elif ctl.op == OP_QUANT and q_v:
             wcnt.next = wcnt + 1
         elif wv:
@@ -310,7 +316,8 @@ def lane(clk, rst, d: Design, ctl: dict, in_data, ready, done, rda, index: int):
             if wcnt[tpb:] == tp - 1:
                 qm[wcnt[tpb + qbits:tpb]].next = qnext
 
-    return insts, operands, beats, ready_mux, read, operand, result, write, count, quant_out
+    return (insts, operands, beats, ready_mux, read, operand, result, write, scale, count,
+            quant_out)
 
 
 @block
@@ -339,24 +346,29 @@ def core(clk, rst, i_valid, i_ready, i_data, o_valid, o_ready, o_data, w_valid, 
     width["n"] = max(width["n"], width["total"])
     ctl = Bundle(**{name: Signal(intbv(0)[width[name]:]) for name in names})
     bconst = Signal(bool(0))
-    ctl.bconst = bconst
+    start = Signal(bool(0))     # DECODE: the fields are latched for EXEC
+    ctl.bconst, ctl.start = bconst, start
 
     @block
-    def slicer(sig, lo, width):
+    def field(sig, lo, width):
+        """A field register, loaded in DECODE: the instruction ROM's block-RAM
+        clock-to-out stays out of every path the field starts."""
         hi = lo + width
 
-        @always_comb
-        def sl():
-            sig.next = ir[hi:lo]
-        return sl
+        @always(clk.posedge)
+        def latch():
+            if start:
+                sig.next = ir[hi:lo]
+        return latch
 
-    insts += [slicer(getattr(ctl, name), layout.offsets[name], layout.field(name).width)
+    insts += [field(getattr(ctl, name), layout.offsets[name], layout.field(name).width)
               for name in names]
     bc_lo = layout.offsets["bconst"]
 
-    @always_comb
+    @always(clk.posedge)
     def bconst_bit():
-        bconst.next = ir[bc_lo]
+        if start:
+            bconst.next = ir[bc_lo]
 
     icnt = Signal(intbv(0, min=0, max=1 << layout.field("total").width))
     kb = Signal(intbv(0, min=0, max=d.qdepth + 1))
@@ -372,7 +384,7 @@ def core(clk, rst, i_valid, i_ready, i_data, o_valid, o_ready, o_data, w_valid, 
     finished = Signal(bool(0))
     fresh = Signal(bool(1))     # the first token since reset: the state reads as zero
     ctl.__dict__.update(
-        en=en, fresh=fresh, u_valid=Signal(bool(0)), start=Signal(bool(0)),
+        en=en, fresh=fresh, u_valid=Signal(bool(0)),
         ra=Signal(intbv(0)[bits_for(d.vdepth):]), rb=Signal(intbv(0)[bits_for(d.vdepth):]),
         rs=Signal(intbv(0)[bits_for(d.sdepth):]), rq=Signal(intbv(0)[bits_for(d.qdepth):]),
         cdata=Signal(intbv(0, min=vmin, max=vmax)), wd=Signal(intbv(0)[2 * tp:]),
