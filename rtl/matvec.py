@@ -2,18 +2,26 @@
 
 A beat carries TP activations, TP weight codes and ``last`` (final beat of a row).
 Weight codes: 00 = 0, 01 = +1, 11 = -1, 10 = 0 (bit 1 is the sign, bit 0 "nonzero").
-Each lane is a mux of a, ~a and 0; a -1 lane contributes ~a = -a - 1 and the
-missing +1s are counted by a popcount tree that runs beside the adder tree, so
-no lane needs a negating carry chain. The TP-lane adder tree has log2(TP) levels
-with ``stages`` of them registered (evenly spread); a combine stage adds the
-popcount, an exact accumulator sums the row's beats, and the row's sum is
-saturated to ``accumulator_bits`` only when emitted, which equals the golden
-model's saturation of the exact sum. The accumulator is sized for rows of
-``cols`` elements: a row of more beats than that is flagged, not wrapped (the
-output's ``overflow`` bit is set and its sum is 0), since no fixed width holds
-the exact sum of a row of any length. Every register advances together when the
-output register can take a value, so the unit accepts one beat per cycle. A
-row's sum leaves (beats per row - 1) + stages + 4 cycles after its first beat.
+A -1 lane contributes ~a = -a - 1, and its missing +1 enters an adder of the tree
+as its carry-in: lane l's at tree level (trailing zeros of l + 1) + 1, the last
+lane's in the accumulator, so every adder takes one and no popcount is needed.
+Lanes pair up in the first level: the even lane's term (0, a or ~a) is registered,
+and the odd lane's mux is folded into the adder's carry chain, one ECP5 CCU2C LUT4
+per bit (:func:`folded_pair`; Yosys maps a mux and an add to a LUT4 and a carry
+cell per bit). Above it, log2(TP) - 1 levels of exact width with ``stages`` of all
+log2(TP) levels registered (evenly spread); an exact accumulator sums the row's
+beats, and the row's sum is saturated to ``accumulator_bits`` only when emitted,
+which equals the golden model's saturation of the exact sum. The accumulator is
+sized for rows of ``cols`` elements: a row of more beats than that is flagged, not
+wrapped (the output's ``overflow`` bit is set and its sum is 0), since no fixed
+width holds the exact sum of a row of any length.
+
+No register has an enable: the pipeline runs freely with its valid bits beside it,
+and each row's result goes into :func:`rtl.elastic.elastic_output`'s FIFO, whose
+credits hold ``i_ready`` low while the rows in flight could fill it. ``o_ready``
+reaches no datapath register and no combinational path leads from it to
+``i_ready``. One beat per cycle; a row's sum leaves (beats per row - 1) +
+stages + 5 cycles after its first beat.
 """
 
 from __future__ import annotations
@@ -23,6 +31,8 @@ from functools import partial
 import numpy as np
 from myhdl import Signal, always, always_comb, block, concat, intbv
 
+from rtl.elastic import elastic_output
+from rtl.mult18 import delay
 from rtl.spec import UnitSpec, fixed_of, numerics_of
 from rtl.stream import Field, Layout
 
@@ -145,7 +155,7 @@ def edge_stimulus(params: dict) -> list:
 
 
 @block
-def saturate_or_flag(clk, rst, en, vin, res, too_long, o_valid, out, flag, *, accbits):
+def saturate_or_flag(clk, res, too_long, out, flag, *, accbits):
     """The output register: ``res`` saturated to ``accbits`` bits, or 0 with ``flag``
     set when the row was longer than the unit was built for.
 
@@ -161,140 +171,236 @@ def saturate_or_flag(clk, rst, en, vin, res, too_long, o_valid, out, flag, *, ac
     if width <= accbits:
         @always(clk.posedge)
         def emit():
-            if rst:
-                o_valid.next = 0
-            elif en:
-                o_valid.next = vin
-                flag.next = too_long
-                if too_long:
-                    out.next = 0
-                else:
-                    out.next = res
+            flag.next = too_long
+            if too_long:
+                out.next = 0
+            else:
+                out.next = res
     else:
         @always(clk.posedge)
         def emit():
-            if rst:
-                o_valid.next = 0
-            elif en:
-                o_valid.next = vin
-                flag.next = too_long
-                if too_long:
-                    out.next = 0
-                elif res[width - 1] == 0 and res[width:accbits - 1] != 0:
-                    out.next = hi
-                elif res[width - 1] == 1 and res[width:accbits - 1] != ones:
-                    out.next = lo
-                else:
-                    out.next = res[accbits:].signed()
+            flag.next = too_long
+            if too_long:
+                out.next = 0
+            elif res[width - 1] == 0 and res[width:accbits - 1] != 0:
+                out.next = hi
+            elif res[width - 1] == 1 and res[width:accbits - 1] != ones:
+                out.next = lo
+            else:
+                out.next = res[accbits:].signed()
 
     return emit
 
 
-@block
-def ternary_tree(clk, rst, adv, i_valid, i_data, vroot, lroot, root, proot, *, tp, stages,
-                 abits):
-    """The lane muxes and the log2(tp) levels of the adder and popcount trees.
+def _folded_init() -> str:
+    """INIT of a CCU2C half adding A + (0, B or ~B): A is the even lane's term bit, B
+    the odd lane's activation bit, C its nonzero bit and D its sign bit. The LUT4 is
+    the propagate A ^ (C & (B ^ D)); the carry generate is the LUT2 of the INIT's low
+    four bits, (C, D) = (0, 0), where the propagate is A: the bit both operands share
+    whenever the propagate is 0, as a generate must be."""
+    bits = 0
+    for idx in range(16):
+        a, b, c, d = ((idx >> k) & 1 for k in range(4))
+        bits |= (a ^ (c & (b ^ d))) << idx
+    return f"16'h{bits:04x}"
 
-    One beat of i_data (the in_layout's act, w and last fields) enters whenever
-    ``adv`` is high; root + proot is its sum of a_i * w_i, with its valid and last
-    bits in vroot and lroot, stages + 1 advancing cycles later. tests/test_rtl_subblocks.py
-    checks it on its own vectors.
+
+@block
+def folded_pair(te, ao, wo, cin, s):
+    """s = te + (0, ao or ~ao by the weight code wo) + cin in one carry chain.
+
+    Under `SYNTHESIS` (Yosys defines it) the chain is CCU2C cells whose LUT4s also
+    select the odd lane's term (:func:`_folded_init`): one LUT4 per bit instead of
+    a mux LUT4 and an adder half. Simulators take the same sum written as an add;
+    tests/test_rtl_matvec.py simulates the CCU2C branch against Yosys' cell model.
+    """
+    abits = len(te)
+    msb = abits - 1
+    sbits = abits + 1
+    cells = (sbits + 1) // 2
+    ext = 2 * cells - abits  # noqa: F841 (the template's sign-extension count)
+    zeros = abits  # noqa: F841 (the template's zero padding of the carry-in)
+    init = _folded_init()  # noqa: F841 (the template's LUT contents)
+    s.driven = "wire"
+
+    @always_comb
+    def model():
+        t = 0
+        if wo[0]:
+            t = -int(ao) - 1 if wo[1] else int(ao)
+        s.next = te + t + cin
+
+    return model
+
+
+folded_pair.verilog_code = """
+`ifdef SYNTHESIS
+wire [2*${cells}-1:0] ${s}_a;
+wire [2*${cells}-1:0] ${s}_b;
+wire [2*${cells}-1:0] ${s}_y;
+wire [${cells}:0] ${s}_c;
+assign ${s}_a = {{${ext}{${te}[${msb}]}}, ${te}};
+assign ${s}_b = {{${ext}{${ao}[${msb}]}}, ${ao}};
+assign ${s}_c[0] = ${cin};
+genvar ${s}_i;
+generate
+    for (${s}_i = 0; ${s}_i < ${cells}; ${s}_i = ${s}_i + 1) begin : ${s}_chain
+        CCU2C #(.INIT0(${init}), .INIT1(${init}), .INJECT1_0("NO"), .INJECT1_1("NO")) cell(
+            .CIN(${s}_c[${s}_i]),
+            .A0(${s}_a[2*${s}_i]), .B0(${s}_b[2*${s}_i]), .C0(${wo}[0]), .D0(${wo}[1]),
+            .A1(${s}_a[2*${s}_i+1]), .B1(${s}_b[2*${s}_i+1]), .C1(${wo}[0]), .D1(${wo}[1]),
+            .S0(${s}_y[2*${s}_i]), .S1(${s}_y[2*${s}_i+1]), .COUT(${s}_c[${s}_i+1]));
+    end
+endgenerate
+assign ${s} = ${s}_y[${sbits}-1:0];
+`else
+wire [${sbits}-1:0] ${s}_t;
+assign ${s}_t = ${wo}[0] ? {${ao}[${msb}] ^ ${wo}[1], ${ao} ^ {${abits}{${wo}[1]}}} : ${sbits}'d0;
+assign ${s} = {${te}[${msb}], ${te}} + ${s}_t + {${zeros}'d0, ${cin}};
+`endif
+"""
+
+
+@block
+def _pair_inputs(clk, i_data, te, ao, wo, ne, no, *, k, abits, wbase):
+    """Stage 0 of lanes 2k and 2k + 1: the even lane's term (0, a or ~a) and both
+    lanes' +1 owed for a -1 weight, the odd lane's activation and code as they are."""
+    ae, aod = 2 * k * abits, (2 * k + 1) * abits
+    we = wbase + 4 * k
+    wod = we + 2
+
+    @always(clk.posedge)
+    def regs():
+        if i_data[we] == 0:
+            te.next = 0
+        elif i_data[we + 1] == 0:
+            te.next = i_data[ae + abits:ae].signed()
+        else:
+            te.next = ~i_data[ae + abits:ae].signed()
+        ao.next = i_data[aod + abits:aod].signed()
+        wo.next = i_data[wod + 2:wod]
+        ne.next = i_data[we] & i_data[we + 1]
+        no.next = i_data[wod] & i_data[wod + 1]
+
+    return regs
+
+
+@block
+def _node(clk, x, y, c, s, registered):
+    """s = x + y + c (c: a lane's owed +1), registered or not. The carry is widened
+    as a signed 0 or 1: MyHDL casts no unsigned bit in a signed sum, and Verilog then
+    computes the whole sum unsigned."""
+    if registered:
+        @always(clk.posedge)
+        def add():
+            s.next = x + y + concat(False, c).signed()
+    else:
+        @always_comb
+        def add():
+            s.next = x + y + concat(False, c).signed()
+    return add
+
+
+@block
+def _flags(clk, rst, take, last, vroot, lroot, *, depth):
+    """Valid (reset) and last bits of the beats, ``depth`` registers deep."""
+    valid = Signal(intbv(0)[depth:])
+    lasts = Signal(intbv(0)[depth:])
+
+    if depth == 1:
+        @always(clk.posedge)
+        def shift():
+            lasts.next = last
+            if rst:
+                valid.next = 0
+            else:
+                valid.next = take
+    else:
+        @always(clk.posedge)
+        def shift():
+            lasts.next = concat(lasts[depth - 1:0], last)
+            if rst:
+                valid.next = 0
+            else:
+                valid.next = concat(valid[depth - 1:0], take)
+
+    @always_comb
+    def ends():
+        vroot.next = valid[depth - 1]
+        lroot.next = lasts[depth - 1]
+
+    return shift, ends
+
+
+def _wire(x):
+    """A signal of x's range."""
+    return Signal(bool(0)) if isinstance(x.val, bool) else Signal(intbv(0, min=x.min,
+                                                                          max=x.max))
+
+
+@block
+def ternary_tree(clk, rst, take, i_data, vroot, lroot, root, carry, *, tp, stages, abits):
+    """Stage 0, the folded first level and the other log2(tp) - 1 levels of the tree.
+
+    Each beat of i_data (the in_layout's act, w and last fields) enters every cycle;
+    root + carry is its sum of a_i * w_i (``carry``: the last lane's owed +1), with
+    ``take`` (it was a real beat) and its last bit in vroot and lroot, stages + 1
+    cycles later. tests/test_rtl_subblocks.py checks it on its own vectors.
     """
     nlev = _levels(tp)
     regs = registered_levels(tp, stages)
     amax = 1 << (abits - 1)
-    wbase = tp * abits
-    lastbit = wbase + 2 * tp
-    # stage 0: the lane muxes, registered
-    terms = [Signal(intbv(0, min=-amax, max=amax)) for _ in range(tp)]
-    negs = [Signal(intbv(0)[1:]) for _ in range(tp)]
-    # one-element lists: a memory is wholly registers or wholly wires in Verilog
-    v0, l0 = [Signal(bool(0))], [Signal(bool(0))]
-    # tree levels 1..nlev: sums and popcounts
-    sums = [[Signal(intbv(0, min=-amax << j, max=amax << j)) for _ in range(tp >> j)]
-            for j in range(1, nlev + 1)]
-    pops = [[Signal(intbv(0, min=0, max=(1 << j) + 1)) for _ in range(tp >> j)]
-            for j in range(1, nlev + 1)]
-    valids = [[Signal(bool(0))] for _ in range(nlev)]
-    lasts = [[Signal(bool(0))] for _ in range(nlev)]
+    lastbit = tp * (abits + 2)
+    # delay[j]: registers between stage 0 and the inputs of level j
+    delay_at = [0, 0] + [sum(1 for i in range(1, j) if i in regs) for j in range(2, nlev + 2)]
+    insts = []
+    lane_signal = partial(Signal, intbv(0, min=-amax, max=amax))
+    te = [lane_signal() for _ in range(tp // 2)]
+    ao = [lane_signal() for _ in range(tp // 2)]
+    wo = [Signal(intbv(0)[2:]) for _ in range(tp // 2)]
+    ne = [Signal(bool(0)) for _ in range(tp // 2)]
+    no = [Signal(bool(0)) for _ in range(tp // 2)]
+    insts += [_pair_inputs(clk, i_data, te[k], ao[k], wo[k], ne[k], no[k], k=k, abits=abits,
+                           wbase=tp * abits)
+              for k in range(tp // 2)]
 
-    @block
-    def lane(i):
-        alo = i * abits
-        wlo = wbase + 2 * i
-
-        @always(clk.posedge)
-        def mux():
-            if adv:
-                if i_data[wlo] == 0:
-                    terms[i].next = 0
-                elif i_data[wlo + 1] == 0:
-                    terms[i].next = i_data[alo + abits:alo].signed()
-                else:
-                    terms[i].next = ~i_data[alo + abits:alo].signed()
-                negs[i].next = i_data[wlo] & i_data[wlo + 1]
-        return mux
-
-    @block
-    def stage0():
-        @always(clk.posedge)
-        def seq():
-            if rst:
-                v0[0].next = 0
-            elif adv:
-                v0[0].next = i_valid
-                l0[0].next = i_data[lastbit]
-        return seq
-
-    @block
-    def node(src, psrc, dst, pdst, k, registered):
-        if registered:
-            @always(clk.posedge)
-            def add():
-                if adv:
-                    dst[k].next = src[2 * k] + src[2 * k + 1]
-                    pdst[k].next = psrc[2 * k] + psrc[2 * k + 1]
-        else:
-            @always_comb
-            def add():
-                dst[k].next = src[2 * k] + src[2 * k + 1]
-                pdst[k].next = psrc[2 * k] + psrc[2 * k + 1]
-        return add
-
-    @block
-    def flag(vin, lin, vout, lout, registered):
-        if registered:
-            @always(clk.posedge)
-            def pipe():
-                if rst:
-                    vout[0].next = 0
-                elif adv:
-                    vout[0].next = vin[0]
-                    lout[0].next = lin[0]
-        else:
-            @always_comb
-            def pipe():
-                vout[0].next = vin[0]
-                lout[0].next = lin[0]
-        return pipe
-
-    insts = [stage0()]
-    insts += [lane(i) for i in range(tp)]
-    src, psrc, vin, lin = terms, negs, v0, l0
-    for j in range(nlev):
-        reg = (j + 1) in regs
-        insts += [node(src, psrc, sums[j], pops[j], k, reg) for k in range(tp >> (j + 1))]
-        insts.append(flag(vin, lin, valids[j], lasts[j], reg))
-        src, psrc, vin, lin = sums[j], pops[j], valids[j], lasts[j]
-
-    top_sum, top_pop, top_valid, top_last = src[0], psrc[0], vin[0], lin[0]
+    # owed[j][m]: the +1 the level-j adder m takes (j = nlev + 1: the accumulator's),
+    # the odd lane of pair m 2^(j-1) + 2^(j-2) - 1, delayed to meet the level's operands
+    owed = {}
+    for j in range(2, nlev + 2):
+        owed[j] = []
+        for m in range(max(tp >> j, 1)):
+            k = (m << (j - 1)) + (1 << (j - 2)) - 1
+            if delay_at[j] == 0:
+                owed[j].append(no[k])
+            else:
+                late = Signal(bool(0))
+                insts.append(delay(clk, no[k], late, delay_at[j]))
+                owed[j].append(late)
+    sums = []
+    for m in range(tp // 2):
+        s = Signal(intbv(0, min=-amax << 1, max=amax << 1))
+        insts.append(folded_pair(te[m], ao[m], wo[m], ne[m], s))
+        sums.append(s)
+    if 1 in regs:
+        held = [_wire(s) for s in sums]
+        insts += [delay(clk, s, h, 1) for s, h in zip(sums, held)]
+        sums = held
+    for j in range(2, nlev + 1):
+        nxt = [Signal(intbv(0, min=-amax << j, max=amax << j)) for _ in range(tp >> j)]
+        insts += [_node(clk, sums[2 * m], sums[2 * m + 1], owed[j][m], nxt[m], j in regs)
+                  for m in range(tp >> j)]
+        sums = nxt
+    last = Signal(bool(0))
+    insts.append(_flags(clk, rst, take, last, vroot, lroot, depth=1 + len(regs)))
+    left = owed[nlev + 1][0]
+    top = sums[0]
 
     @always_comb
     def outputs():
-        root.next = top_sum
-        proot.next = top_pop
-        vroot.next = top_valid
-        lroot.next = top_last
+        last.next = i_data[lastbit]
+        root.next = top
+        carry.next = left
 
     return insts, outputs
 
@@ -308,72 +414,69 @@ def matvec(clk, rst, i_valid, i_ready, i_data, o_valid, o_ready, o_data, *, tp, 
     beats = -(-cols // tp)
     row_bound = beats * tp * amax
     acc_hi = (1 << (accbits - 1)) - 1
+    lastbit = tp * (abits + 2)
 
-    adv = Signal(bool(0))
+    take, row_in = Signal(bool(0)), Signal(bool(0))
     root = Signal(intbv(0, min=-amax << nlev, max=amax << nlev))
-    proot = Signal(intbv(0, min=0, max=(1 << nlev) + 1))
-    vroot, lroot = Signal(bool(0)), Signal(bool(0))
-    tree = ternary_tree(clk, rst, adv, i_valid, i_data, vroot, lroot, root, proot, tp=tp,
-                        stages=stages, abits=abits)
-    beat = Signal(intbv(0, min=-tp * amax, max=tp * amax + 1))
+    carry = Signal(bool(0))
     vb, lb = Signal(bool(0)), Signal(bool(0))
+    tree = ternary_tree(clk, rst, take, i_data, vb, lb, root, carry, tp=tp, stages=stages,
+                        abits=abits)
+    # acc: the row so far (0 before its first beat); total: acc + this beat, every cycle
     acc = Signal(intbv(0, min=-row_bound, max=row_bound + 1))
-    res = Signal(intbv(0, min=-row_bound, max=row_bound + 1))
-    vr = Signal(bool(0))
-    # beats of the current row so far (saturating at one past the last legal one)
+    # one beat more than a row holds: the beat past a row's end is added, then dropped
+    total = Signal(intbv(0, min=-row_bound - tp * amax, max=row_bound + tp * amax + 1))
+    plus = Signal(intbv(0, min=-row_bound - tp * amax, max=row_bound + tp * amax + 1))
+    # beats of the current row so far (saturating at the last legal one)
     count = Signal(intbv(0, min=0, max=beats + 1))
+    over = Signal(bool(0))
     long, too_long, overflow = Signal(bool(0)), Signal(bool(0)), Signal(bool(0))
     out = Signal(intbv(0, min=-acc_hi - 1, max=acc_hi + 1))
+    data = Signal(intbv(0)[accbits + 1:])
 
     @always_comb
     def handshake():
-        adv.next = o_ready or not o_valid
+        take.next = i_valid and i_ready
+        row_in.next = i_valid and i_data[lastbit]
 
     @always_comb
-    def ready():
-        i_ready.next = adv and not rst
-
-    @always(clk.posedge)
-    def combine():
-        if rst:
-            vb.next = 0
-        elif adv:
-            vb.next = vroot
-            lb.next = lroot
-            beat.next = root + proot
+    def add():
+        # past the last beat cols allows, the sum is not kept (it would wrap)
+        over.next = long or count == beats
+        plus.next = acc + root + concat(False, carry).signed()
 
     @always(clk.posedge)
     def accumulate():
-        if rst:
-            vr.next = 0
+        # a row's end clears acc (a synchronous reset of its flip-flops, no mux in
+        # front of the adder); total and too_long hold the row for the output register
+        total.next = plus
+        too_long.next = over
+        if rst or (vb and lb):
             acc.next = 0
+        elif vb and not over:
+            acc.next = plus
+        if rst:
             count.next = 0
             long.next = 0
-        elif adv:
-            vr.next = vb and lb
-            if vb:
-                # past the last beat cols allows, the sum is not kept (it would wrap)
-                if lb:
-                    too_long.next = long or count == beats
-                    if not long and count < beats:
-                        res.next = acc + beat
-                    acc.next = 0
-                    count.next = 0
-                    long.next = 0
-                elif count == beats:
-                    long.next = 1
-                else:
-                    acc.next = acc + beat
-                    count.next = count + 1
+        elif vb:
+            if lb:
+                count.next = 0
+                long.next = 0
+            elif over:
+                long.next = 1
+            else:
+                count.next = count + 1
 
-    emit = saturate_or_flag(clk, rst, adv, vr, res, too_long, o_valid, out, overflow,
-                            accbits=accbits)
+    emit = saturate_or_flag(clk, total, too_long, out, overflow, accbits=accbits)
 
     @always_comb
     def drive():
-        o_data.next = concat(overflow, out[accbits:])
+        data.next = concat(overflow, out[accbits:])
 
-    return handshake, ready, tree, combine, accumulate, emit, drive
+    # stage 0 and the registered tree levels, total, the output register
+    depth = 1 + len(registered_levels(tp, stages)) + 2
+    ctrl = elastic_output(clk, rst, row_in, i_ready, o_valid, o_ready, o_data, data, depth)
+    return handshake, tree, add, accumulate, emit, drive, ctrl
 
 
 def build(params: dict):
