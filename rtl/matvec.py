@@ -7,10 +7,12 @@ as its carry-in: lane l's at tree level (trailing zeros of l + 1) + 1, the last
 lane's in the accumulator, so every adder takes one and no popcount is needed.
 Lanes pair up in the first level: the even lane's term (0, a or ~a) is registered,
 and the odd lane's mux is folded into the adder's carry chain, one ECP5 CCU2C LUT4
-per bit (:func:`folded_pair`; Yosys maps a mux and an add to a LUT4 and a carry
-cell per bit). Above it, log2(TP) - 1 levels of exact width with ``stages`` of all
-log2(TP) levels registered (evenly spread); an exact accumulator sums the row's
-beats, and the row's sum is saturated to ``accumulator_bits`` only when emitted,
+per bit (:mod:`rtl.ccu2c`; Yosys spends a LUT4 on the mux and half a carry cell on
+the add, per bit). Above it, log2(TP) - 1 levels of exact width with ``stages`` of
+all log2(TP) levels registered (evenly spread), and the root registered on its own;
+an exact accumulator sums the row's beats (its chain's LUTs also drop the old sum
+at a row's first beat), and the row's sum is saturated to ``accumulator_bits`` only
+when emitted,
 which equals the golden model's saturation of the exact sum. The accumulator is
 sized for rows of ``cols`` elements: a row of more beats than that is flagged, not
 wrapped (the output's ``overflow`` bit is set and its sum is 0), since no fixed
@@ -21,7 +23,7 @@ and each row's result goes into :func:`rtl.elastic.elastic_output`'s FIFO, whose
 credits hold ``i_ready`` low while the rows in flight could fill it. ``o_ready``
 reaches no datapath register and no combinational path leads from it to
 ``i_ready``. One beat per cycle; a row's sum leaves (beats per row - 1) +
-stages + 5 cycles after its first beat.
+stages + 6 cycles after its first beat.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from functools import partial
 import numpy as np
 from myhdl import Signal, always, always_comb, block, concat, intbv
 
+from rtl.ccu2c import chain, lut_init
 from rtl.elastic import elastic_output
 from rtl.mult18 import delay
 from rtl.spec import UnitSpec, fixed_of, numerics_of
@@ -46,8 +49,9 @@ def _levels(tp: int) -> int:
 
 
 def default_stages(tp: int) -> int:
-    """Register every tree level: fewer stages let Yosys merge levels into LUT-mapped
-    carry-save adders (about 30 instead of 24 LUT4 per lane at TP = 64)."""
+    """Register every tree level: an unregistered level puts two carry chains in one
+    cycle, and Yosys may merge such levels into LUT-mapped carry-save adders (on the
+    design before the folded carries: about 30 instead of 24 LUT4 per lane at TP = 64)."""
     return _levels(tp)
 
 
@@ -192,79 +196,19 @@ def saturate_or_flag(clk, res, too_long, out, flag, *, accbits):
     return emit
 
 
-def _folded_init() -> str:
-    """INIT of a CCU2C half adding A + (0, B or ~B): A is the even lane's term bit, B
-    the odd lane's activation bit, C its nonzero bit and D its sign bit. The LUT4 is
-    the propagate A ^ (C & (B ^ D)); the carry generate is the LUT2 of the INIT's low
-    four bits, (C, D) = (0, 0), where the propagate is A: the bit both operands share
-    whenever the propagate is 0, as a generate must be."""
-    bits = 0
-    for idx in range(16):
-        a, b, c, d = ((idx >> k) & 1 for k in range(4))
-        bits |= (a ^ (c & (b ^ d))) << idx
-    return f"16'h{bits:04x}"
+#: the first level's half: A + (0, B or ~B), A the even lane's term bit, B the odd lane's
+#: activation bit, C its nonzero bit, D its sign bit; a zero weight propagates A, which
+#: is also the bit both operands share when nothing propagates
+PAIR_INIT = lut_init(lambda a, b, c, d: a ^ (c & (b ^ d)), lambda a, b: a)
+#: the accumulator's half: A + B (C, D = 0, 1) or B alone at a row's first beat
+#: (C, D = 1, 0), A the row so far, B the beat; either way B is the shared bit
+ACC_INIT = lut_init(lambda a, b, c, d: b if c else a ^ b, lambda a, b: b)
 
 
 @block
-def folded_pair(te, ao, wo, cin, s):
-    """s = te + (0, ao or ~ao by the weight code wo) + cin in one carry chain.
-
-    Under `SYNTHESIS` (Yosys defines it) the chain is CCU2C cells whose LUT4s also
-    select the odd lane's term (:func:`_folded_init`): one LUT4 per bit instead of
-    a mux LUT4 and an adder half. Simulators take the same sum written as an add;
-    tests/test_rtl_matvec.py simulates the CCU2C branch against Yosys' cell model.
-    """
-    abits = len(te)
-    msb = abits - 1
-    sbits = abits + 1
-    cells = (sbits + 1) // 2
-    ext = 2 * cells - abits  # noqa: F841 (the template's sign-extension count)
-    zeros = abits  # noqa: F841 (the template's zero padding of the carry-in)
-    init = _folded_init()  # noqa: F841 (the template's LUT contents)
-    s.driven = "wire"
-
-    @always_comb
-    def model():
-        t = 0
-        if wo[0]:
-            t = -int(ao) - 1 if wo[1] else int(ao)
-        s.next = te + t + cin
-
-    return model
-
-
-folded_pair.verilog_code = """
-`ifdef SYNTHESIS
-wire [2*${cells}-1:0] ${s}_a;
-wire [2*${cells}-1:0] ${s}_b;
-wire [2*${cells}-1:0] ${s}_y;
-wire [${cells}:0] ${s}_c;
-assign ${s}_a = {{${ext}{${te}[${msb}]}}, ${te}};
-assign ${s}_b = {{${ext}{${ao}[${msb}]}}, ${ao}};
-assign ${s}_c[0] = ${cin};
-genvar ${s}_i;
-generate
-    for (${s}_i = 0; ${s}_i < ${cells}; ${s}_i = ${s}_i + 1) begin : ${s}_chain
-        CCU2C #(.INIT0(${init}), .INIT1(${init}), .INJECT1_0("NO"), .INJECT1_1("NO")) cell(
-            .CIN(${s}_c[${s}_i]),
-            .A0(${s}_a[2*${s}_i]), .B0(${s}_b[2*${s}_i]), .C0(${wo}[0]), .D0(${wo}[1]),
-            .A1(${s}_a[2*${s}_i+1]), .B1(${s}_b[2*${s}_i+1]), .C1(${wo}[0]), .D1(${wo}[1]),
-            .S0(${s}_y[2*${s}_i]), .S1(${s}_y[2*${s}_i+1]), .COUT(${s}_c[${s}_i+1]));
-    end
-endgenerate
-assign ${s} = ${s}_y[${sbits}-1:0];
-`else
-wire [${sbits}-1:0] ${s}_t;
-assign ${s}_t = ${wo}[0] ? {${ao}[${msb}] ^ ${wo}[1], ${ao} ^ {${abits}{${wo}[1]}}} : ${sbits}'d0;
-assign ${s} = {${te}[${msb}], ${te}} + ${s}_t + {${zeros}'d0, ${cin}};
-`endif
-"""
-
-
-@block
-def _pair_inputs(clk, i_data, te, ao, wo, ne, no, *, k, abits, wbase):
+def _pair_inputs(clk, i_data, te, ao, nz, sg, ne, no, *, k, abits, wbase):
     """Stage 0 of lanes 2k and 2k + 1: the even lane's term (0, a or ~a) and both
-    lanes' +1 owed for a -1 weight, the odd lane's activation and code as they are."""
+    lanes' +1 owed for a -1 weight, the odd lane's activation and code bits as they are."""
     ae, aod = 2 * k * abits, (2 * k + 1) * abits
     we = wbase + 4 * k
     wod = we + 2
@@ -278,7 +222,8 @@ def _pair_inputs(clk, i_data, te, ao, wo, ne, no, *, k, abits, wbase):
         else:
             te.next = ~i_data[ae + abits:ae].signed()
         ao.next = i_data[aod + abits:aod].signed()
-        wo.next = i_data[wod + 2:wod]
+        nz.next = i_data[wod]
+        sg.next = i_data[wod + 1]
         ne.next = i_data[we] & i_data[we + 1]
         no.next = i_data[wod] & i_data[wod + 1]
 
@@ -344,8 +289,9 @@ def ternary_tree(clk, rst, take, i_data, vroot, lroot, root, carry, *, tp, stage
 
     Each beat of i_data (the in_layout's act, w and last fields) enters every cycle;
     root + carry is its sum of a_i * w_i (``carry``: the last lane's owed +1), with
-    ``take`` (it was a real beat) and its last bit in vroot and lroot, stages + 1
-    cycles later. tests/test_rtl_subblocks.py checks it on its own vectors.
+    ``take`` (it was a real beat) and its last bit in vroot and lroot, stages + 2
+    cycles later (stage 0, the registered levels, the root's own register).
+    tests/test_rtl_subblocks.py checks it on its own vectors.
     """
     nlev = _levels(tp)
     regs = registered_levels(tp, stages)
@@ -354,13 +300,13 @@ def ternary_tree(clk, rst, take, i_data, vroot, lroot, root, carry, *, tp, stage
     # delay[j]: registers between stage 0 and the inputs of level j
     delay_at = [0, 0] + [sum(1 for i in range(1, j) if i in regs) for j in range(2, nlev + 2)]
     insts = []
-    lane_signal = partial(Signal, intbv(0, min=-amax, max=amax))
-    te = [lane_signal() for _ in range(tp // 2)]
-    ao = [lane_signal() for _ in range(tp // 2)]
-    wo = [Signal(intbv(0)[2:]) for _ in range(tp // 2)]
+    te = [Signal(intbv(0, min=-amax, max=amax)) for _ in range(tp // 2)]
+    ao = [Signal(intbv(0, min=-amax, max=amax)) for _ in range(tp // 2)]
+    nz = [Signal(bool(0)) for _ in range(tp // 2)]
+    sg = [Signal(bool(0)) for _ in range(tp // 2)]
     ne = [Signal(bool(0)) for _ in range(tp // 2)]
     no = [Signal(bool(0)) for _ in range(tp // 2)]
-    insts += [_pair_inputs(clk, i_data, te[k], ao[k], wo[k], ne[k], no[k], k=k, abits=abits,
+    insts += [_pair_inputs(clk, i_data, te[k], ao[k], nz[k], sg[k], ne[k], no[k], k=k, abits=abits,
                            wbase=tp * abits)
               for k in range(tp // 2)]
 
@@ -380,7 +326,7 @@ def ternary_tree(clk, rst, take, i_data, vroot, lroot, root, carry, *, tp, stage
     sums = []
     for m in range(tp // 2):
         s = Signal(intbv(0, min=-amax << 1, max=amax << 1))
-        insts.append(folded_pair(te[m], ao[m], wo[m], ne[m], s))
+        insts.append(chain(te[m], ao[m], nz[m], sg[m], ne[m], s, init=PAIR_INIT))
         sums.append(s)
     if 1 in regs:
         held = [_wire(s) for s in sums]
@@ -392,17 +338,22 @@ def ternary_tree(clk, rst, take, i_data, vroot, lroot, root, carry, *, tp, stage
                   for m in range(tp >> j)]
         sums = nxt
     last = Signal(bool(0))
-    insts.append(_flags(clk, rst, take, last, vroot, lroot, depth=1 + len(regs)))
+    insts.append(_flags(clk, rst, take, last, vroot, lroot, depth=2 + len(regs)))
     left = owed[nlev + 1][0]
     top = sums[0]
 
     @always_comb
-    def outputs():
+    def tap():
         last.next = i_data[lastbit]
+
+    @always(clk.posedge)
+    def outputs():
+        # a register of its own: the accumulator's carry chain sits apart from the
+        # last adder's (measured: 1.5 ns of routing between them held the unit to 237 MHz)
         root.next = top
         carry.next = left
 
-    return insts, outputs
+    return insts, tap, outputs
 
 
 @block
@@ -422,17 +373,21 @@ def matvec(clk, rst, i_valid, i_ready, i_data, o_valid, o_ready, o_data, *, tp, 
     vb, lb = Signal(bool(0)), Signal(bool(0))
     tree = ternary_tree(clk, rst, take, i_data, vb, lb, root, carry, tp=tp, stages=stages,
                         abits=abits)
-    # acc: the row so far (0 before its first beat); total: acc + this beat, every cycle
+    # acc: the row so far; plus: acc + this beat, or the beat alone at a row's start
     acc = Signal(intbv(0, min=-row_bound, max=row_bound + 1))
-    # one beat more than a row holds: the beat past a row's end is added, then dropped
-    total = Signal(intbv(0, min=-row_bound - tp * amax, max=row_bound + tp * amax + 1))
-    plus = Signal(intbv(0, min=-row_bound - tp * amax, max=row_bound + tp * amax + 1))
+    # acc's bits: plus is formed every cycle and kept only in a row that fits, so a beat
+    # past a row's end may wrap it
+    plus = Signal(intbv(0, min=-(1 << (len(acc) - 1)), max=1 << (len(acc) - 1)))
+    restart, cont = Signal(bool(1)), Signal(bool(0))    # the next beat starts a row, or not
     # beats of the current row so far (saturating at the last legal one)
     count = Signal(intbv(0, min=0, max=beats + 1))
     over = Signal(bool(0))
     long, too_long, overflow = Signal(bool(0)), Signal(bool(0)), Signal(bool(0))
     out = Signal(intbv(0, min=-acc_hi - 1, max=acc_hi + 1))
     data = Signal(intbv(0)[accbits + 1:])
+    # the row's start selects the beat alone inside the carry chain's LUTs: a mux in
+    # front of it (measured: the restart flag's fan-out and a LUT held it to 233 MHz)
+    add = chain(acc, root, restart, cont, carry, plus, init=ACC_INIT)
 
     @always_comb
     def handshake():
@@ -440,43 +395,42 @@ def matvec(clk, rst, i_valid, i_ready, i_data, o_valid, o_ready, o_data, *, tp, 
         row_in.next = i_valid and i_data[lastbit]
 
     @always_comb
-    def add():
+    def limit():
         # past the last beat cols allows, the sum is not kept (it would wrap)
-        over.next = long or count == beats
-        plus.next = acc + root + concat(False, carry).signed()
+        over.next = not restart and (long or count == beats)
 
     @always(clk.posedge)
     def accumulate():
-        # a row's end clears acc (a synchronous reset of its flip-flops, no mux in
-        # front of the adder); total and too_long hold the row for the output register
-        total.next = plus
-        too_long.next = over
-        if rst or (vb and lb):
-            acc.next = 0
-        elif vb and not over:
-            acc.next = plus
         if rst:
+            # acc is ignored at a row's start, but a simulator's unknown would pass
+            # through the chain's LUT emulation
+            acc.next = 0
+            restart.next = 1
+            cont.next = 0
             count.next = 0
             long.next = 0
         elif vb:
-            if lb:
-                count.next = 0
-                long.next = 0
-            elif over:
-                long.next = 1
-            else:
+            restart.next = lb
+            cont.next = not lb
+            too_long.next = over
+            long.next = over
+            if not over:
+                acc.next = plus
+            if restart:
+                count.next = 1
+            elif count != beats:
                 count.next = count + 1
 
-    emit = saturate_or_flag(clk, total, too_long, out, overflow, accbits=accbits)
+    emit = saturate_or_flag(clk, acc, too_long, out, overflow, accbits=accbits)
 
     @always_comb
     def drive():
         data.next = concat(overflow, out[accbits:])
 
-    # stage 0 and the registered tree levels, total, the output register
-    depth = 1 + len(registered_levels(tp, stages)) + 2
+    # stage 0, the registered tree levels, the root, the accumulator, the output register
+    depth = len(registered_levels(tp, stages)) + 4
     ctrl = elastic_output(clk, rst, row_in, i_ready, o_valid, o_ready, o_data, data, depth)
-    return handshake, tree, add, accumulate, emit, drive, ctrl
+    return handshake, tree, add, limit, accumulate, emit, drive, ctrl
 
 
 def build(params: dict):

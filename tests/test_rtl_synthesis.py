@@ -106,9 +106,9 @@ def test_cli_measures_without_place_and_route_or_publishing(tmp_path, monkeypatc
                               "--no-pnr", "--json", str(out)]) == 0
     (record,) = json.loads(out.read_text())
     assert record["params"] == {"tp": 2, "cols": 3}
-    # latency = (beats per row - 1) + tree stages + 5 (lane registers, row total, output
-    # register, FIFO write, FIFO head)
-    assert (record["latency_cycles"], record["ii_cycles"], record["dsp"]) == (7, 2, 0)
+    # latency = (beats per row - 1) + tree stages + 6 (lane registers, root, row total,
+    # output register, FIFO write, FIFO head)
+    assert (record["latency_cycles"], record["ii_cycles"], record["dsp"]) == (8, 2, 0)
     assert record["fmax_mhz"] is None
     assert list((tmp_path / "cache" / "mmfree-cosim" / "characterize").glob("*.json"))
     printed = capsys.readouterr().out
