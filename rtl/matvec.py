@@ -248,26 +248,17 @@ def _node(clk, x, y, c, s, registered):
 
 @block
 def _flags(clk, rst, take, last, vroot, lroot, *, depth):
-    """Valid (reset) and last bits of the beats, ``depth`` registers deep."""
+    """Valid (reset) and last bits of the beats, ``depth`` >= 2 registers deep."""
     valid = Signal(intbv(0)[depth:])
     lasts = Signal(intbv(0)[depth:])
 
-    if depth == 1:
-        @always(clk.posedge)
-        def shift():
-            lasts.next = last
-            if rst:
-                valid.next = 0
-            else:
-                valid.next = take
-    else:
-        @always(clk.posedge)
-        def shift():
-            lasts.next = concat(lasts[depth - 1:0], last)
-            if rst:
-                valid.next = 0
-            else:
-                valid.next = concat(valid[depth - 1:0], take)
+    @always(clk.posedge)
+    def shift():
+        lasts.next = concat(lasts[depth - 1:0], last)
+        if rst:
+            valid.next = 0
+        else:
+            valid.next = concat(valid[depth - 1:0], take)
 
     @always_comb
     def ends():
@@ -275,12 +266,6 @@ def _flags(clk, rst, take, last, vroot, lroot, *, depth):
         lroot.next = lasts[depth - 1]
 
     return shift, ends
-
-
-def _wire(x):
-    """A signal of x's range."""
-    return Signal(bool(0)) if isinstance(x.val, bool) else Signal(intbv(0, min=x.min,
-                                                                          max=x.max))
 
 
 @block
@@ -329,7 +314,7 @@ def ternary_tree(clk, rst, take, i_data, vroot, lroot, root, carry, *, tp, stage
         insts.append(chain(te[m], ao[m], nz[m], sg[m], ne[m], s, init=PAIR_INIT))
         sums.append(s)
     if 1 in regs:
-        held = [_wire(s) for s in sums]
+        held = [Signal(intbv(0, min=s.min, max=s.max)) for s in sums]
         insts += [delay(clk, s, h, 1) for s, h in zip(sums, held)]
         sums = held
     for j in range(2, nlev + 1):
