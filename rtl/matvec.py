@@ -12,8 +12,7 @@ the add, per bit). Above it, log2(TP) - 1 levels of exact width with ``stages`` 
 all log2(TP) levels registered (evenly spread), and the root registered on its own;
 an exact accumulator sums the row's beats (its chain's LUTs also drop the old sum
 at a row's first beat), and the row's sum is saturated to ``accumulator_bits`` only
-when emitted,
-which equals the golden model's saturation of the exact sum. The accumulator is
+when emitted, which equals the golden model's saturation of the exact sum. The accumulator is
 sized for rows of ``cols`` elements: a row of more beats than that is flagged, not
 wrapped (the output's ``overflow`` bit is set and its sum is 0), since no fixed
 width holds the exact sum of a row of any length.
