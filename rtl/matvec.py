@@ -12,10 +12,10 @@ the add, per bit). Above it, log2(TP) - 1 levels of exact width with ``stages`` 
 all log2(TP) levels registered (evenly spread), and the root registered on its own;
 an exact accumulator sums the row's beats (its chain's LUTs also drop the old sum
 at a row's first beat), and the row's sum is saturated to ``accumulator_bits`` only
-when emitted, which equals the golden model's saturation of the exact sum. The accumulator is
-sized for rows of ``cols`` elements: a row of more beats than that is flagged, not
-wrapped (the output's ``overflow`` bit is set and its sum is 0), since no fixed
-width holds the exact sum of a row of any length.
+when emitted, which equals the golden model's saturation of the exact sum. The
+accumulator is sized for rows of ``cols`` elements: a row of more beats than that is
+flagged, not wrapped (the output's ``overflow`` bit is set and its sum is 0), since
+no fixed width holds the exact sum of a row of any length.
 
 No register has an enable: the pipeline runs freely with its valid bits beside it,
 and each row's result goes into :func:`rtl.elastic.elastic_output`'s FIFO, whose
@@ -290,9 +290,8 @@ def ternary_tree(clk, rst, take, i_data, vroot, lroot, root, carry, *, tp, stage
     sg = [Signal(bool(0)) for _ in range(tp // 2)]
     ne = [Signal(bool(0)) for _ in range(tp // 2)]
     no = [Signal(bool(0)) for _ in range(tp // 2)]
-    insts += [_pair_inputs(clk, i_data, te[k], ao[k], nz[k], sg[k], ne[k], no[k], k=k, abits=abits,
-                           wbase=tp * abits)
-              for k in range(tp // 2)]
+    insts += [_pair_inputs(clk, i_data, te[k], ao[k], nz[k], sg[k], ne[k], no[k], k=k,
+                           abits=abits, wbase=tp * abits) for k in range(tp // 2)]
 
     # owed[j][m]: the +1 the level-j adder m takes (j = nlev + 1: the accumulator's),
     # the odd lane of pair m 2^(j-1) + 2^(j-2) - 1, delayed to meet the level's operands
