@@ -364,8 +364,11 @@ def matvec(clk, rst, i_valid, i_ready, i_data, o_valid, o_ready, o_data, *, tp, 
     restart, cont = Signal(bool(1)), Signal(bool(0))    # the next beat starts a row, or not
     # beats of the current row so far (saturating at the last legal one)
     count = Signal(intbv(0, min=0, max=beats + 1))
+    # the next valid beat is past the last one cols allows: its sum is not kept (it
+    # would wrap), and the row is flagged. A register of its own, set a beat ahead
+    # (measured: computed from count, it was three LUTs to the accumulator's enable)
     over = Signal(bool(0))
-    long, too_long, overflow = Signal(bool(0)), Signal(bool(0)), Signal(bool(0))
+    too_long, overflow = Signal(bool(0)), Signal(bool(0))
     out = Signal(intbv(0, min=-acc_hi - 1, max=acc_hi + 1))
     data = Signal(intbv(0)[accbits + 1:])
     # the row's start selects the beat alone inside the carry chain's LUTs: a mux in
@@ -377,11 +380,6 @@ def matvec(clk, rst, i_valid, i_ready, i_data, o_valid, o_ready, o_data, *, tp, 
         take.next = i_valid and i_ready
         row_in.next = i_valid and i_data[lastbit]
 
-    @always_comb
-    def limit():
-        # past the last beat cols allows, the sum is not kept (it would wrap)
-        over.next = not restart and (long or count == beats)
-
     @always(clk.posedge)
     def accumulate():
         if rst:
@@ -391,18 +389,23 @@ def matvec(clk, rst, i_valid, i_ready, i_data, o_valid, o_ready, o_data, *, tp, 
             restart.next = 1
             cont.next = 0
             count.next = 0
-            long.next = 0
+            over.next = 0
         elif vb:
             restart.next = lb
             cont.next = not lb
             too_long.next = over
-            long.next = over
             if not over:
                 acc.next = plus
             if restart:
                 count.next = 1
             elif count != beats:
                 count.next = count + 1
+            if lb:
+                over.next = 0
+            elif restart:
+                over.next = beats == 1
+            else:
+                over.next = over or count >= beats - 1
 
     emit = saturate_or_flag(clk, acc, too_long, out, overflow, accbits=accbits)
 
@@ -413,7 +416,7 @@ def matvec(clk, rst, i_valid, i_ready, i_data, o_valid, o_ready, o_data, *, tp, 
     # stage 0, the registered tree levels, the root, the accumulator, the output register
     depth = len(registered_levels(tp, stages)) + 4
     ctrl = elastic_output(clk, rst, row_in, i_ready, o_valid, o_ready, o_data, data, depth)
-    return handshake, tree, add, limit, accumulate, emit, drive, ctrl
+    return handshake, tree, add, accumulate, emit, drive, ctrl
 
 
 def build(params: dict):

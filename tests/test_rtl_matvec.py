@@ -70,3 +70,23 @@ def test_carry_cells_in_icarus(params, tmp_path):
     assert bad != synth
     assert harness.run_icarus(spec, params, stim, tmp_path / "bad", backpressure=3,
                               text=bad) != expected
+
+
+@pytest.mark.parametrize("params", [{"tp": 4, "cols": 4}, {"tp": 4, "cols": 10}])
+def test_rows_one_and_two_beats_too_long_are_flagged(params, tmp_path):
+    """The row-length flag, set a beat ahead, at one beat per row and at three: rows
+    of the right length, one beat over and two beats over, back to back."""
+    spec = UNITS["matvec"]
+    beats = -(-params["cols"] // params["tp"])
+    rng = np.random.default_rng(6)
+
+    def row(n):
+        return [{"act": [int(a) for a in rng.integers(-128, 128, 4)],
+                 "w": [int(c) for c in rng.choice([0, 1, 3], 4)], "last": int(k == n - 1)}
+                for k in range(n)]
+
+    stim = row(beats) + row(beats + 1) + row(beats) + row(beats + 2) + row(beats)
+    expected = spec.golden(params, stim)
+    assert [r["overflow"] for r in expected] == [0, 1, 0, 1, 0]
+    assert harness.simulate(spec, params, stim).outputs == expected
+    assert harness.run_icarus(spec, params, stim, tmp_path) == expected
