@@ -1,19 +1,21 @@
 """The accelerator's full proof matrix: whole tokens in Icarus and Verilator, bit for bit.
 
-    PYTHONPATH=. python benchmarks/accel_matrix.py [OUT.jsonl]
+    PYTHONPATH=. python benchmarks/accel_matrix.py [OUT.jsonl] [--simulators icarus,verilator]
 
 models/tiny.yaml (4 layers, H=64) with three random checkpoints
 (``python -m cosim.checkpoint``, seeds 1, 2, 3) x both MLGRU variants, 8 tokens
 with state carried, 2 lanes decoding different tokens, weights streamed with
 random back-pressure on every port; each design runs in Verilator and Icarus.
 A Verilator rerun without back-pressure gives the cycles per token held against
-the SimPy prediction. Every finished point is appended to OUT.jsonl (default
-accel_matrix.jsonl) at once, and points already there are skipped, so the run
-resumes after a kill.
+the SimPy prediction. Every finished run is appended to OUT.jsonl (default
+accel_matrix.jsonl) at once, and runs already there are skipped, so the run
+resumes after a kill. ``--simulators verilator`` re-proves a changed design in
+minutes; Icarus takes about a minute of CPU a token.
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 import sys
 import tempfile
@@ -31,8 +33,8 @@ TOKENS = [3, 250, 17, 17, 99, 0, 128, 64]
 VARIANTS = {"released": [], "paper": ["model.variant=paper", "model.use_lower_bound=false"]}
 
 
-def point(seed: int, variant: str, work: Path) -> list[dict]:
-    """Both simulators on one checkpoint and variant."""
+def point(seed: int, variant: str, work: Path, simulators: list[str]):
+    """Each of ``simulators`` on one checkpoint and variant: yields a row per run."""
     sets = VARIANTS[variant]
     ckpt = work / f"ckpt{seed}{variant}"
     argv = ["models/tiny.yaml", str(ckpt), "--seed", str(seed)]
@@ -50,8 +52,7 @@ def point(seed: int, variant: str, work: Path) -> list[dict]:
     for name, text in b.files.items():
         (folder / name).write_text(text)
     sources = [f"{bench.BENCH_NAME}.v", *b.sources]
-    rows = []
-    for sim in ("verilator", "icarus"):
+    for sim in simulators:
         run = bench.run(folder, sources, sim, backpressure=True)
         row = {"seed": seed, "variant": variant, "simulator": sim, "tokens": len(TOKENS),
                "lanes": 2, "backpressure": True, "bit_exact": run.passed,
@@ -62,23 +63,27 @@ def point(seed: int, variant: str, work: Path) -> list[dict]:
             ideal = bench.run(folder, sources, sim, backpressure=False, build=False)
             row["cycles_per_token"] = ideal.cycles[-1] / len(TOKENS)
             row["bit_exact_without_backpressure"] = ideal.passed
-        rows.append(row)
-    return rows
+        yield row
 
 
 def main(argv: list[str]) -> int:
-    out = Path(argv[0] if argv else "accel_matrix.jsonl")
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("out", nargs="?", default="accel_matrix.jsonl", type=Path)
+    parser.add_argument("--simulators", default="verilator,icarus")
+    args = parser.parse_args(argv)
+    out = args.out
     done = set()
     if out.exists():
         for line in out.read_text().splitlines():
             r = json.loads(line)
-            done.add((r["seed"], r["variant"]))
+            done.add((r["seed"], r["variant"], r["simulator"]))
     with tempfile.TemporaryDirectory() as tmp:
         for seed in (1, 2, 3):
             for variant in VARIANTS:
-                if (seed, variant) in done:
+                todo = [s for s in args.simulators.split(",") if (seed, variant, s) not in done]
+                if not todo:
                     continue
-                for row in point(seed, variant, Path(tmp)):
+                for row in point(seed, variant, Path(tmp), todo):
                     with open(out, "a") as f:
                         f.write(json.dumps(row, sort_keys=True) + "\n")
                     print(json.dumps(row, sort_keys=True), flush=True)

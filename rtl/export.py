@@ -120,11 +120,11 @@ def makefile(top: str) -> str:
     b = bench.BENCH_NAME
     return f"""# Run the self-checking bench or the lint of {top}.
 sim-icarus:
-\tiverilog -g2012 -s {b} -o bench.vvp -f files.f {b}.v && vvp -n bench.vvp
+\tiverilog -g2012 -s {b} -o bench.vvp -f files.f {b}.v && vvp -n bench.vvp $(PLUSARGS)
 
 sim-verilator:
 \tverilator --binary -Wno-fatal -Wno-lint -Wno-style --top-module {b} -o bench -f files.f {b}.v
-\t./obj_dir/bench
+\t./obj_dir/bench $(PLUSARGS)
 
 lint:
 \tverilator --lint-only -Wall --top-module {top} -f files.f
@@ -182,7 +182,8 @@ Exported by `python -m rtl.export`; every file here is generated.
 The host computes the embedding row and sends it in; the accelerator runs the
 lane program ({len(p.instrs)} instructions) and sends `{p.out_node}` out
 ({p.out_size} elements per token). Each lane keeps its own recurrent state
-across tokens (zero at configuration); all lanes run in lock step on one
+across tokens; a reset (`rst` high for a cycle) starts a new sequence, whose
+first token reads the state as zero. All lanes run in lock step on one
 weight stream.
 
 ## Ports
@@ -214,8 +215,9 @@ Instruction word fields (LSB first): {fields}.
 - `make sim-icarus` or `make sim-verilator`: the bench feeds `stimulus.hex`
   ({len(b.lane_tokens[0])} tokens per lane; lane tokens {b.lane_tokens}), compares
   every output beat with `expected.hex` (the fixed-point golden model), prints
-  PASS or FAIL and exits non-zero on FAIL; `+nobp` turns off the random
-  back-pressure.
+  PASS or FAIL and exits non-zero on FAIL. Plusargs go in `PLUSARGS=...`:
+  `+nobp` turns off the random back-pressure; `+restart` runs the stimulus
+  again after a reset and expects the same outputs.
 - `make lint`: `verilator --lint-only -Wall`; the only waivers are line-local
   WIDTH waivers, each after a `// width:` comment that gives its reason.
 - FuseSoC: `fusesoc --cores-root . run --target sim|lint|synth

@@ -2,18 +2,27 @@
 
 A beat carries TP activations, TP weight codes and ``last`` (final beat of a row).
 Weight codes: 00 = 0, 01 = +1, 11 = -1, 10 = 0 (bit 1 is the sign, bit 0 "nonzero").
-Each lane is a mux of a, ~a and 0; a -1 lane contributes ~a = -a - 1 and the
-missing +1s are counted by a popcount tree that runs beside the adder tree, so
-no lane needs a negating carry chain. The TP-lane adder tree has log2(TP) levels
-with ``stages`` of them registered (evenly spread); a combine stage adds the
-popcount, an exact accumulator sums the row's beats, and the row's sum is
-saturated to ``accumulator_bits`` only when emitted, which equals the golden
-model's saturation of the exact sum. The accumulator is sized for rows of
-``cols`` elements: a row of more beats than that is flagged, not wrapped (the
-output's ``overflow`` bit is set and its sum is 0), since no fixed width holds
-the exact sum of a row of any length. Every register advances together when the
-output register can take a value, so the unit accepts one beat per cycle. A
-row's sum leaves (beats per row - 1) + stages + 4 cycles after its first beat.
+A -1 lane contributes ~a = -a - 1, and its missing +1 enters an adder of the tree
+as its carry-in: lane l's at tree level (trailing zeros of l + 1) + 1, the last
+lane's in the accumulator, so every adder takes one and no popcount is needed.
+Lanes pair up in the first level: the even lane's term (0, a or ~a) is registered,
+and the odd lane's mux is folded into the adder's carry chain, one ECP5 CCU2C LUT4
+per bit (:mod:`rtl.ccu2c`; Yosys spends a LUT4 on the mux and half a carry cell on
+the add, per bit). Above it, log2(TP) - 1 levels of exact width with ``stages`` of
+all log2(TP) levels registered (evenly spread), and the root registered on its own;
+an exact accumulator sums the row's beats (its chain's LUTs also drop the old sum
+at a row's first beat), and the row's sum is saturated to ``accumulator_bits`` only
+when emitted, which equals the golden model's saturation of the exact sum. The
+accumulator is sized for rows of ``cols`` elements: a row of more beats than that is
+flagged, not wrapped (the output's ``overflow`` bit is set and its sum is 0), since
+no fixed width holds the exact sum of a row of any length.
+
+No register has an enable: the pipeline runs freely with its valid bits beside it,
+and each row's result goes into :func:`rtl.elastic.elastic_output`'s FIFO, whose
+credits hold ``i_ready`` low while the rows in flight could fill it. ``o_ready``
+reaches no datapath register and no combinational path leads from it to
+``i_ready``. One beat per cycle; a row's sum leaves (beats per row - 1) +
+stages + 6 cycles after its first beat.
 """
 
 from __future__ import annotations
@@ -23,6 +32,9 @@ from functools import partial
 import numpy as np
 from myhdl import Signal, always, always_comb, block, concat, intbv
 
+from rtl.ccu2c import chain, lut_init
+from rtl.elastic import elastic_output
+from rtl.mult18 import delay
 from rtl.spec import UnitSpec, fixed_of, numerics_of
 from rtl.stream import Field, Layout
 
@@ -36,8 +48,9 @@ def _levels(tp: int) -> int:
 
 
 def default_stages(tp: int) -> int:
-    """Register every tree level: fewer stages let Yosys merge levels into LUT-mapped
-    carry-save adders (about 30 instead of 24 LUT4 per lane at TP = 64)."""
+    """Register every tree level: an unregistered level puts two carry chains in one
+    cycle, and Yosys may merge such levels into LUT-mapped carry-save adders (on the
+    design before the folded carries: about 30 instead of 24 LUT4 per lane at TP = 64)."""
     return _levels(tp)
 
 
@@ -145,7 +158,7 @@ def edge_stimulus(params: dict) -> list:
 
 
 @block
-def saturate_or_flag(clk, rst, en, vin, res, too_long, o_valid, out, flag, *, accbits):
+def saturate_or_flag(clk, res, too_long, out, flag, *, accbits):
     """The output register: ``res`` saturated to ``accbits`` bits, or 0 with ``flag``
     set when the row was longer than the unit was built for.
 
@@ -161,142 +174,169 @@ def saturate_or_flag(clk, rst, en, vin, res, too_long, o_valid, out, flag, *, ac
     if width <= accbits:
         @always(clk.posedge)
         def emit():
-            if rst:
-                o_valid.next = 0
-            elif en:
-                o_valid.next = vin
-                flag.next = too_long
-                if too_long:
-                    out.next = 0
-                else:
-                    out.next = res
+            flag.next = too_long
+            if too_long:
+                out.next = 0
+            else:
+                out.next = res
     else:
         @always(clk.posedge)
         def emit():
-            if rst:
-                o_valid.next = 0
-            elif en:
-                o_valid.next = vin
-                flag.next = too_long
-                if too_long:
-                    out.next = 0
-                elif res[width - 1] == 0 and res[width:accbits - 1] != 0:
-                    out.next = hi
-                elif res[width - 1] == 1 and res[width:accbits - 1] != ones:
-                    out.next = lo
-                else:
-                    out.next = res[accbits:].signed()
+            flag.next = too_long
+            if too_long:
+                out.next = 0
+            elif res[width - 1] == 0 and res[width:accbits - 1] != 0:
+                out.next = hi
+            elif res[width - 1] == 1 and res[width:accbits - 1] != ones:
+                out.next = lo
+            else:
+                out.next = res[accbits:].signed()
 
     return emit
 
 
-@block
-def ternary_tree(clk, rst, adv, i_valid, i_data, vroot, lroot, root, proot, *, tp, stages,
-                 abits):
-    """The lane muxes and the log2(tp) levels of the adder and popcount trees.
+#: the first level's half: A + (0, B or ~B), A the even lane's term bit, B the odd lane's
+#: activation bit, C its nonzero bit, D its sign bit; a zero weight propagates A, which
+#: is also the bit both operands share when nothing propagates
+PAIR_INIT = lut_init(lambda a, b, c, d: a ^ (c & (b ^ d)), lambda a, b: a)
+#: the accumulator's half: A + B (C, D = 0, 1) or B alone at a row's first beat
+#: (C, D = 1, 0), A the row so far, B the beat; either way B is the shared bit
+ACC_INIT = lut_init(lambda a, b, c, d: b if c else a ^ b, lambda a, b: b)
 
-    One beat of i_data (the in_layout's act, w and last fields) enters whenever
-    ``adv`` is high; root + proot is its sum of a_i * w_i, with its valid and last
-    bits in vroot and lroot, stages + 1 advancing cycles later. tests/test_rtl_subblocks.py
-    checks it on its own vectors.
+
+@block
+def _pair_inputs(clk, i_data, te, ao, nz, sg, ne, no, *, k, abits, wbase):
+    """Stage 0 of lanes 2k and 2k + 1: the even lane's term (0, a or ~a) and both
+    lanes' +1 owed for a -1 weight, the odd lane's activation and code bits as they are."""
+    ae, aod = 2 * k * abits, (2 * k + 1) * abits
+    we = wbase + 4 * k
+    wod = we + 2
+
+    @always(clk.posedge)
+    def regs():
+        if i_data[we] == 0:
+            te.next = 0
+        elif i_data[we + 1] == 0:
+            te.next = i_data[ae + abits:ae].signed()
+        else:
+            te.next = ~i_data[ae + abits:ae].signed()
+        ao.next = i_data[aod + abits:aod].signed()
+        nz.next = i_data[wod]
+        sg.next = i_data[wod + 1]
+        ne.next = i_data[we] & i_data[we + 1]
+        no.next = i_data[wod] & i_data[wod + 1]
+
+    return regs
+
+
+@block
+def _node(clk, x, y, c, s, registered):
+    """s = x + y + c (c: a lane's owed +1), registered or not. The carry is widened
+    as a signed 0 or 1: MyHDL casts no unsigned bit in a signed sum, and Verilog then
+    computes the whole sum unsigned."""
+    if registered:
+        @always(clk.posedge)
+        def add():
+            s.next = x + y + concat(False, c).signed()
+    else:
+        @always_comb
+        def add():
+            s.next = x + y + concat(False, c).signed()
+    return add
+
+
+@block
+def _flags(clk, rst, take, last, vroot, lroot, *, depth):
+    """Valid (reset) and last bits of the beats, ``depth`` >= 2 registers deep."""
+    valid = Signal(intbv(0)[depth:])
+    lasts = Signal(intbv(0)[depth:])
+
+    @always(clk.posedge)
+    def shift():
+        lasts.next = concat(lasts[depth - 1:0], last)
+        if rst:
+            valid.next = 0
+        else:
+            valid.next = concat(valid[depth - 1:0], take)
+
+    @always_comb
+    def ends():
+        vroot.next = valid[depth - 1]
+        lroot.next = lasts[depth - 1]
+
+    return shift, ends
+
+
+@block
+def ternary_tree(clk, rst, take, i_data, vroot, lroot, root, carry, *, tp, stages, abits):
+    """Stage 0, the folded first level and the other log2(tp) - 1 levels of the tree.
+
+    Each beat of i_data (the in_layout's act, w and last fields) enters every cycle;
+    root + carry is its sum of a_i * w_i (``carry``: the last lane's owed +1), with
+    ``take`` (it was a real beat) and its last bit in vroot and lroot, stages + 2
+    cycles later (stage 0, the registered levels, the root's own register).
+    tests/test_rtl_subblocks.py checks it on its own vectors.
     """
     nlev = _levels(tp)
     regs = registered_levels(tp, stages)
     amax = 1 << (abits - 1)
-    wbase = tp * abits
-    lastbit = wbase + 2 * tp
-    # stage 0: the lane muxes, registered
-    terms = [Signal(intbv(0, min=-amax, max=amax)) for _ in range(tp)]
-    negs = [Signal(intbv(0)[1:]) for _ in range(tp)]
-    # one-element lists: a memory is wholly registers or wholly wires in Verilog
-    v0, l0 = [Signal(bool(0))], [Signal(bool(0))]
-    # tree levels 1..nlev: sums and popcounts
-    sums = [[Signal(intbv(0, min=-amax << j, max=amax << j)) for _ in range(tp >> j)]
-            for j in range(1, nlev + 1)]
-    pops = [[Signal(intbv(0, min=0, max=(1 << j) + 1)) for _ in range(tp >> j)]
-            for j in range(1, nlev + 1)]
-    valids = [[Signal(bool(0))] for _ in range(nlev)]
-    lasts = [[Signal(bool(0))] for _ in range(nlev)]
+    lastbit = tp * (abits + 2)
+    # delay[j]: registers between stage 0 and the inputs of level j
+    delay_at = [0, 0] + [sum(1 for i in range(1, j) if i in regs) for j in range(2, nlev + 2)]
+    insts = []
+    te = [Signal(intbv(0, min=-amax, max=amax)) for _ in range(tp // 2)]
+    ao = [Signal(intbv(0, min=-amax, max=amax)) for _ in range(tp // 2)]
+    nz = [Signal(bool(0)) for _ in range(tp // 2)]
+    sg = [Signal(bool(0)) for _ in range(tp // 2)]
+    ne = [Signal(bool(0)) for _ in range(tp // 2)]
+    no = [Signal(bool(0)) for _ in range(tp // 2)]
+    insts += [_pair_inputs(clk, i_data, te[k], ao[k], nz[k], sg[k], ne[k], no[k], k=k,
+                           abits=abits, wbase=tp * abits) for k in range(tp // 2)]
 
-    @block
-    def lane(i):
-        alo = i * abits
-        wlo = wbase + 2 * i
-
-        @always(clk.posedge)
-        def mux():
-            if adv:
-                if i_data[wlo] == 0:
-                    terms[i].next = 0
-                elif i_data[wlo + 1] == 0:
-                    terms[i].next = i_data[alo + abits:alo].signed()
-                else:
-                    terms[i].next = ~i_data[alo + abits:alo].signed()
-                negs[i].next = i_data[wlo] & i_data[wlo + 1]
-        return mux
-
-    @block
-    def stage0():
-        @always(clk.posedge)
-        def seq():
-            if rst:
-                v0[0].next = 0
-            elif adv:
-                v0[0].next = i_valid
-                l0[0].next = i_data[lastbit]
-        return seq
-
-    @block
-    def node(src, psrc, dst, pdst, k, registered):
-        if registered:
-            @always(clk.posedge)
-            def add():
-                if adv:
-                    dst[k].next = src[2 * k] + src[2 * k + 1]
-                    pdst[k].next = psrc[2 * k] + psrc[2 * k + 1]
-        else:
-            @always_comb
-            def add():
-                dst[k].next = src[2 * k] + src[2 * k + 1]
-                pdst[k].next = psrc[2 * k] + psrc[2 * k + 1]
-        return add
-
-    @block
-    def flag(vin, lin, vout, lout, registered):
-        if registered:
-            @always(clk.posedge)
-            def pipe():
-                if rst:
-                    vout[0].next = 0
-                elif adv:
-                    vout[0].next = vin[0]
-                    lout[0].next = lin[0]
-        else:
-            @always_comb
-            def pipe():
-                vout[0].next = vin[0]
-                lout[0].next = lin[0]
-        return pipe
-
-    insts = [stage0()]
-    insts += [lane(i) for i in range(tp)]
-    src, psrc, vin, lin = terms, negs, v0, l0
-    for j in range(nlev):
-        reg = (j + 1) in regs
-        insts += [node(src, psrc, sums[j], pops[j], k, reg) for k in range(tp >> (j + 1))]
-        insts.append(flag(vin, lin, valids[j], lasts[j], reg))
-        src, psrc, vin, lin = sums[j], pops[j], valids[j], lasts[j]
-
-    top_sum, top_pop, top_valid, top_last = src[0], psrc[0], vin[0], lin[0]
+    # owed[j][m]: the +1 the level-j adder m takes (j = nlev + 1: the accumulator's),
+    # the odd lane of pair m 2^(j-1) + 2^(j-2) - 1, delayed to meet the level's operands
+    owed = {}
+    for j in range(2, nlev + 2):
+        owed[j] = []
+        for m in range(max(tp >> j, 1)):
+            k = (m << (j - 1)) + (1 << (j - 2)) - 1
+            if delay_at[j] == 0:
+                owed[j].append(no[k])
+            else:
+                late = Signal(bool(0))
+                insts.append(delay(clk, no[k], late, delay_at[j]))
+                owed[j].append(late)
+    sums = []
+    for m in range(tp // 2):
+        s = Signal(intbv(0, min=-amax << 1, max=amax << 1))
+        insts.append(chain(te[m], ao[m], nz[m], sg[m], ne[m], s, init=PAIR_INIT))
+        sums.append(s)
+    if 1 in regs:
+        held = [Signal(intbv(0, min=s.min, max=s.max)) for s in sums]
+        insts += [delay(clk, s, h, 1) for s, h in zip(sums, held)]
+        sums = held
+    for j in range(2, nlev + 1):
+        nxt = [Signal(intbv(0, min=-amax << j, max=amax << j)) for _ in range(tp >> j)]
+        insts += [_node(clk, sums[2 * m], sums[2 * m + 1], owed[j][m], nxt[m], j in regs)
+                  for m in range(tp >> j)]
+        sums = nxt
+    last = Signal(bool(0))
+    insts.append(_flags(clk, rst, take, last, vroot, lroot, depth=2 + len(regs)))
+    left = owed[nlev + 1][0]
+    top = sums[0]
 
     @always_comb
-    def outputs():
-        root.next = top_sum
-        proot.next = top_pop
-        vroot.next = top_valid
-        lroot.next = top_last
+    def tap():
+        last.next = i_data[lastbit]
 
-    return insts, outputs
+    @always(clk.posedge)
+    def outputs():
+        # a register of its own: the accumulator's carry chain sits apart from the
+        # last adder's (measured: 1.5 ns of routing between them held the unit to 237 MHz)
+        root.next = top
+        carry.next = left
+
+    return insts, tap, outputs
 
 
 @block
@@ -308,72 +348,75 @@ def matvec(clk, rst, i_valid, i_ready, i_data, o_valid, o_ready, o_data, *, tp, 
     beats = -(-cols // tp)
     row_bound = beats * tp * amax
     acc_hi = (1 << (accbits - 1)) - 1
+    lastbit = tp * (abits + 2)
 
-    adv = Signal(bool(0))
+    take, row_in = Signal(bool(0)), Signal(bool(0))
     root = Signal(intbv(0, min=-amax << nlev, max=amax << nlev))
-    proot = Signal(intbv(0, min=0, max=(1 << nlev) + 1))
-    vroot, lroot = Signal(bool(0)), Signal(bool(0))
-    tree = ternary_tree(clk, rst, adv, i_valid, i_data, vroot, lroot, root, proot, tp=tp,
-                        stages=stages, abits=abits)
-    beat = Signal(intbv(0, min=-tp * amax, max=tp * amax + 1))
+    carry = Signal(bool(0))
     vb, lb = Signal(bool(0)), Signal(bool(0))
+    tree = ternary_tree(clk, rst, take, i_data, vb, lb, root, carry, tp=tp, stages=stages,
+                        abits=abits)
+    # acc: the row so far; plus: acc + this beat, or the beat alone at a row's start
     acc = Signal(intbv(0, min=-row_bound, max=row_bound + 1))
-    res = Signal(intbv(0, min=-row_bound, max=row_bound + 1))
-    vr = Signal(bool(0))
-    # beats of the current row so far (saturating at one past the last legal one)
+    # acc's bits: plus is formed every cycle and kept only in a row that fits, so a beat
+    # past a row's end may wrap it
+    plus = Signal(intbv(0, min=-(1 << (len(acc) - 1)), max=1 << (len(acc) - 1)))
+    restart, cont = Signal(bool(1)), Signal(bool(0))    # the next beat starts a row, or not
+    # beats of the current row so far (saturating at the last legal one)
     count = Signal(intbv(0, min=0, max=beats + 1))
-    long, too_long, overflow = Signal(bool(0)), Signal(bool(0)), Signal(bool(0))
+    # the next valid beat is past the last one cols allows: its sum is not kept (it
+    # would wrap), and the row is flagged. A register of its own, set a beat ahead
+    # (measured: computed from count, it was three LUTs to the accumulator's enable)
+    over = Signal(bool(0))
+    too_long, overflow = Signal(bool(0)), Signal(bool(0))
     out = Signal(intbv(0, min=-acc_hi - 1, max=acc_hi + 1))
+    data = Signal(intbv(0)[accbits + 1:])
+    # the row's start selects the beat alone inside the carry chain's LUTs: a mux in
+    # front of it (measured: the restart flag's fan-out and a LUT held it to 233 MHz)
+    add = chain(acc, root, restart, cont, carry, plus, init=ACC_INIT)
 
     @always_comb
     def handshake():
-        adv.next = o_ready or not o_valid
-
-    @always_comb
-    def ready():
-        i_ready.next = adv and not rst
-
-    @always(clk.posedge)
-    def combine():
-        if rst:
-            vb.next = 0
-        elif adv:
-            vb.next = vroot
-            lb.next = lroot
-            beat.next = root + proot
+        take.next = i_valid and i_ready
+        row_in.next = i_valid and i_data[lastbit]
 
     @always(clk.posedge)
     def accumulate():
         if rst:
-            vr.next = 0
+            # acc is ignored at a row's start, but a simulator's unknown would pass
+            # through the chain's LUT emulation
             acc.next = 0
+            restart.next = 1
+            cont.next = 0
             count.next = 0
-            long.next = 0
-        elif adv:
-            vr.next = vb and lb
-            if vb:
-                # past the last beat cols allows, the sum is not kept (it would wrap)
-                if lb:
-                    too_long.next = long or count == beats
-                    if not long and count < beats:
-                        res.next = acc + beat
-                    acc.next = 0
-                    count.next = 0
-                    long.next = 0
-                elif count == beats:
-                    long.next = 1
-                else:
-                    acc.next = acc + beat
-                    count.next = count + 1
+            over.next = 0
+        elif vb:
+            restart.next = lb
+            cont.next = not lb
+            too_long.next = over
+            if not over:
+                acc.next = plus
+            if restart:
+                count.next = 1
+            elif count != beats:
+                count.next = count + 1
+            if lb:
+                over.next = 0
+            elif restart:
+                over.next = beats == 1
+            else:
+                over.next = over or count >= beats - 1
 
-    emit = saturate_or_flag(clk, rst, adv, vr, res, too_long, o_valid, out, overflow,
-                            accbits=accbits)
+    emit = saturate_or_flag(clk, acc, too_long, out, overflow, accbits=accbits)
 
     @always_comb
     def drive():
-        o_data.next = concat(overflow, out[accbits:])
+        data.next = concat(overflow, out[accbits:])
 
-    return handshake, ready, tree, combine, accumulate, emit, drive
+    # stage 0, the registered tree levels, the root, the accumulator, the output register
+    depth = len(registered_levels(tp, stages)) + 4
+    ctrl = elastic_output(clk, rst, row_in, i_ready, o_valid, o_ready, o_data, data, depth)
+    return handshake, tree, add, accumulate, emit, drive, ctrl
 
 
 def build(params: dict):

@@ -133,6 +133,22 @@ def test_icarus_cycles_match_simpy_and_mutants_fail(streamed, tmp_path):
         assert sim.returncode != 0 and "FAIL" in sim.stdout, sim.stdout
 
 
+def test_a_reset_starts_a_new_sequence(streamed, tmp_path):
+    """Run twice with a reset between, the outputs repeat (the state reads as zero
+    again); with the reset's re-arming of ``fresh`` removed, the second run fails."""
+    work = tmp_path / "r"
+    shutil.copytree(streamed, work)
+    sources = [f"{bench.BENCH_NAME}.v", *(work / "files.f").read_text().split()]
+    run = bench.run(work, sources, "icarus", restart=True)
+    assert run.passed and "again after a reset" in run.log, run.log
+    top = work / f"{_top(work)}.v"
+    mutant, count = re.subn(r"(\w+_fresh) <= 1;", r"\1 <= \1;", top.read_text())
+    assert count == 1
+    top.write_text(mutant)
+    run = bench.run(work, sources, "icarus", restart=True)
+    assert not run.passed and "FAIL" in run.log, run.log
+
+
 def _files(folder):
     return {p.relative_to(folder).as_posix(): p.read_bytes()
             for p in sorted(folder.rglob("*")) if p.is_file() and "sim" not in p.parts}

@@ -124,7 +124,7 @@ def test_divider_sub_block_matches_the_quantisers_reciprocal(numerics):
 @pytest.mark.parametrize("tp, stages, abits", [(2, 1, 8), (8, 0, 8), (16, 2, 4), (64, 6, 16)])
 def test_ternary_tree_sums_every_beat(tp, stages, abits):
     """Each beat's sum of a_i * w_i (FixedPoint.matvec of one beat) leaves the tree
-    once, stages + 1 cycles later, with its last bit; extremes and code 10 included."""
+    once as root + carry, with its last bit; extremes and code 10 included."""
     numerics = {"activation_bits": abits}
     params = {"tp": tp, "cols": tp, "numerics": numerics}
     fx = fixed_of(params)
@@ -141,16 +141,15 @@ def test_ternary_tree_sums_every_beat(tp, stages, abits):
                  b["last"]) for b in beats]
     nlev = tp.bit_length() - 1
     amax = 1 << (abits - 1)
-    clk, rst, adv = Signal(bool(0)), ResetSignal(1, active=1, isasync=False), Signal(bool(1))
+    clk, rst = Signal(bool(0)), ResetSignal(1, active=1, isasync=False)
     i_valid, i_data = Signal(bool(0)), Signal(intbv(0)[layout.width:])
-    vroot, lroot = Signal(bool(0)), Signal(bool(0))
+    vroot, lroot, carry = Signal(bool(0)), Signal(bool(0)), Signal(bool(0))
     root = Signal(intbv(0, min=-amax << nlev, max=amax << nlev))
-    proot = Signal(intbv(0, min=0, max=(1 << nlev) + 1))
     seen = []
 
     @block
     def bench():
-        dut = matvec.ternary_tree(clk, rst, adv, i_valid, i_data, vroot, lroot, root, proot,
+        dut = matvec.ternary_tree(clk, rst, i_valid, i_data, vroot, lroot, root, carry,
                                   tp=tp, stages=stages, abits=abits)
 
         clock = ticking(clk)
@@ -158,19 +157,19 @@ def test_ternary_tree_sums_every_beat(tp, stages, abits):
         def drive():
             yield clk.posedge
             rst.next = 0
-            for k, beat in enumerate(beats + [None] * (stages + 3)):
+            for k, beat in enumerate(beats + [None] * (stages + 4)):
                 offer = beat is not None and k % 3 != 2     # else idle, with garbage
                 i_valid.next = offer
                 i_data.next = layout.pack(beat) if offer else rng.getrandbits(layout.width)
                 yield clk.posedge
                 if vroot:
-                    seen.append((int(root) + int(proot), int(lroot)))
+                    seen.append((int(root) + int(carry), int(lroot)))
                 if beat is not None and k % 3 == 2:   # an idle cycle: offer it again
                     i_valid.next = 1
                     i_data.next = layout.pack(beat)
                     yield clk.posedge
                     if vroot:
-                        seen.append((int(root) + int(proot), int(lroot)))
+                        seen.append((int(root) + int(carry), int(lroot)))
             raise StopSimulation
 
         return dut, clock, drive

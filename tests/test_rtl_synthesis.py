@@ -54,7 +54,9 @@ def test_critical_path_is_the_one_that_sets_fmax(tmp_path):
 def test_ternary_matvec_synthesises_without_multipliers(measured):
     """A ternary multiply is a mux of +a, ~a, 0: no MULT18X18D or ALU54B may appear."""
     assert measured["dsp"] == 0 and measured["alu54"] == 0
-    assert 0 < measured["lut4_per_lane"] <= 30
+    # a sanity bound: at TP = 8 the output FIFO's control (about 120 LUT4 at any TP) is a
+    # third of the unit (32.5 a lane measured); the TP = 64 figure is in the records
+    assert 0 < measured["lut4_per_lane"] <= 40
     assert measured["ff"] > 0
 
 
@@ -106,8 +108,9 @@ def test_cli_measures_without_place_and_route_or_publishing(tmp_path, monkeypatc
                               "--no-pnr", "--json", str(out)]) == 0
     (record,) = json.loads(out.read_text())
     assert record["params"] == {"tp": 2, "cols": 3}
-    # latency = (beats per row - 1) + tree stages + 4 (lane mux, combine, accumulate, emit)
-    assert (record["latency_cycles"], record["ii_cycles"], record["dsp"]) == (6, 2, 0)
+    # latency = (beats per row - 1) + tree stages + 6 (lane registers, root, row total,
+    # output register, FIFO write, FIFO head)
+    assert (record["latency_cycles"], record["ii_cycles"], record["dsp"]) == (8, 2, 0)
     assert record["fmax_mhz"] is None
     assert list((tmp_path / "cache" / "mmfree-cosim" / "characterize").glob("*.json"))
     printed = capsys.readouterr().out

@@ -57,8 +57,8 @@ class _Run:
                 elif self.credit < self.den:
                     self.credit += self.num
                 cycle += 1
-            self.clock = cycle
-            yield self.env.timeout(cycle - self.env.now)
+            self.clock = cycle       # the last word was taken on cycle - 1
+            yield self.env.timeout(cycle - 1 + self.seq["read"] - self.env.now)
         else:
             yield self.env.timeout(self.seq["read"] + beats - 1)
         done.succeed(self.env.now)

@@ -9,7 +9,9 @@ weights, serves ``w_data`` from ``weights.hex`` with random ``w_valid`` gaps
 the last expected one, writes the beats it saw to ``outputs.hex`` and the
 measured cycles to ``cycles.txt``, and ends with ``PASS`` (exit 0) or ``FAIL``
 (``$fatal``, exit status non-zero). Back-pressure off (``+nobp``) gives the
-cycle count the SimPy model predicts.
+cycle count the SimPy model predicts. ``+restart`` runs the stimulus a second
+time after pulsing ``rst`` and expects the same outputs: a reset starts a new
+sequence from zero state.
 """
 
 from __future__ import annotations
@@ -51,6 +53,9 @@ module {bench};
   integer cycle = 0;
   integer last_out = 0;
   integer bp = 1;
+  integer passes = 1;
+  integer pass = 0;
+  integer rst_until = 3;
   integer fo;
   integer fc;
   reg [31:0] lfsr = 32'h{seed:08x};
@@ -61,17 +66,18 @@ module {bench};
     $readmemh("stimulus.hex", stim);
     $readmemh("expected.hex", golden);
 {wload}    if ($test$plusargs("nobp")) bp = 0;
+    if ($test$plusargs("restart")) passes = 2;
     fo = $fopen("outputs.hex", "w");
     fc = $fopen("cycles.txt", "w");
   end
   always @(posedge clk) begin
     cycle <= cycle + 1;
     lfsr <= {{lfsr[30:0], lfsr[31] ^ lfsr[21] ^ lfsr[1] ^ lfsr[0]}};
-    if (cycle == 3) rst <= 0;
+    if (cycle == rst_until) rst <= 0;
     if (!rst) begin
       if (i_valid && i_ready) nin = nin + 1;
       if (o_valid && o_ready) begin
-        $fwrite(fo, "%h\\n", o_data);
+        if (pass == 0) $fwrite(fo, "%h\\n", o_data);
         if (nout >= OUT_BEATS * TOKENS) begin
           $display("extra output beat %0d: %h", nout, o_data);
           mism = mism + 1;
@@ -82,17 +88,29 @@ module {bench};
         end
         nout = nout + 1;
         last_out = cycle;
-        if (nout % OUT_BEATS == 0) $fwrite(fc, "%0d\\n", cycle - 3);
+        if (nout % OUT_BEATS == 0 && pass == 0) $fwrite(fc, "%0d\\n", cycle - 3);
       end
       i_valid <= (nin < IN_BEATS * TOKENS) && !(bp && lfsr[4:2] == 3'b000);
       i_data <= (nin < IN_BEATS * TOKENS) ? stim[nin] : {{DW/2{{2'b10}}}};
       o_ready <= !(bp && lfsr[7:5] < 3'd2);
-{wdrive}      if ((nout >= OUT_BEATS * TOKENS && cycle > last_out + 200) || cycle > LIMIT) begin
+{wdrive}      if (pass + 1 < passes && nout == OUT_BEATS * TOKENS && cycle > last_out + 200) begin
+        pass <= pass + 1;       // a new sequence: reset, then the same stimulus again
+        nin = 0;
+        nout = 0;
+        i_valid <= 0;
+        rst <= 1;
+        rst_until <= cycle + 3;
+      end else if ((nout >= OUT_BEATS * TOKENS && cycle > last_out + 200) ||
+                   cycle > LIMIT * passes) begin
         $fclose(fo);
         $fclose(fc);
         if (mism == 0 && nout == OUT_BEATS * TOKENS) begin
-          $display("PASS: %0d tokens x %0d lanes bit-exact, %0d cycles", TOKENS, LANES,
-                   last_out - 3);
+          if (passes > 1)
+            $display("PASS: %0d tokens x %0d lanes bit-exact, again after a reset", TOKENS,
+                     LANES);
+          else
+            $display("PASS: %0d tokens x %0d lanes bit-exact, %0d cycles", TOKENS, LANES,
+                     last_out - 3);
           $finish;
         end else begin
           $display("FAIL: %0d mismatches, %0d of %0d output beats", mism, nout,
@@ -156,11 +174,11 @@ class BenchRun:
 
 
 def run(folder: Path, sources: list[str], simulator: str, *, backpressure: bool = True,
-        timeout: float = 3600, build: bool = True) -> BenchRun:
+        restart: bool = False, timeout: float = 3600, build: bool = True) -> BenchRun:
     """Compile (unless ``build`` is false: reuse the last build) and run the bench in
-    ``folder`` with Icarus or Verilator."""
+    ``folder`` with Icarus or Verilator (``restart``: twice, with a reset between)."""
     folder = Path(folder)
-    plus = [] if backpressure else ["+nobp"]
+    plus = ([] if backpressure else ["+nobp"]) + (["+restart"] if restart else [])
     if simulator == "icarus":
         compile_cmd = ["iverilog", "-g2012", "-o", "bench.vvp", "-s", BENCH_NAME, *sources]
         sim = ["vvp", "-n", "bench.vvp", *plus]

@@ -1,18 +1,22 @@
 """The accelerator top level: a sequencer over the lane program and ``lanes`` lock-stepped lanes.
 
-The sequencer fetches one instruction (FETCH), latches its counters (DECODE)
+The sequencer fetches one instruction (FETCH), latches its fields (DECODE)
 and runs it (EXEC) until every lane has written every result. One shared
 feeder issues the operand beats: each issue reads the same addresses in every
 lane's memories (synchronous reads, registered on ``en``) plus the shared
-constant and weight words, and the beat is handed to the selected unit of
+constant and weight words, and a second register on ``en`` (the operand
+register) holds the beat, so a block-RAM clock-to-out never reaches a unit's
+logic in the same cycle. The beat is handed to the selected unit of
 every lane at once, only when that unit is ready in *every* lane
 (``valid = fvalid and all_ready``; a unit's ready never depends on its valid,
 so this makes no combinational loop). The lanes therefore consume identical
 beat sequences whatever each unit's latency, and a lane whose unit ran slower
 would stall the others instead of drifting out of step; results are written
 by per-lane counters, and an instruction ends only when all lanes are done.
-The recurrent state starts at zero (register and block-RAM initial values);
-a new sequence starts from a fresh configuration.
+A reset starts a new sequence: until the first token's last instruction
+retires, the recurrence reads its state as zero (``fresh``) instead of the
+state memory, which it overwrites as it goes, so no cycle is spent clearing
+the memory and a sequence can begin without reloading the FPGA.
 
 Ports: ``i_*`` the host's input vector (one element of every lane per beat,
 lane 0 in the low bits), ``o_*`` the program's output vector in the same
@@ -46,8 +50,9 @@ OP_IN, OP_RMS, OP_QUANT, OP_MV, OP_ROW, OP_OUT = (OPCODES[k] for k in (
     "in", "rmsnorm", "quantize", "matvec", "row", "out"))
 
 #: the sequencer's cycles around every instruction: FETCH and DECODE before it, the
-#: feeder's read register before the first beat, and the cycle that sees it retire
-SEQUENCER_CYCLES = {"fetch": 2, "read": 1, "retire": 1}
+#: feeder's memory read and operand register before the first beat, and the cycle
+#: that sees it retire
+SEQUENCER_CYCLES = {"fetch": 2, "read": 2, "retire": 1}
 
 #: memory image files of the export
 FILES = {"instr": "instr.hex", "const": "const.hex", "weights": "weights.hex"}
@@ -118,8 +123,11 @@ def lane(clk, rst, d: Design, ctl: dict, in_data, ready, done, rda, index: int):
     vb = [Signal(intbv(0, min=vmin, max=vmax)) for _ in range(d.vdepth)]
     sm = [Signal(intbv(0, min=vmin, max=vmax)) for _ in range(d.sdepth)]
     qm = [Signal(intbv(0)[qw:]) for _ in range(d.qdepth)]
+    # the memories' read registers (m*) and the operand registers behind them (rd*)
+    ma, mb, ms = (Signal(intbv(0, min=vmin, max=vmax)) for _ in range(3))
+    mq = Signal(intbv(0)[qw:])
     rdb = Signal(intbv(0, min=vmin, max=vmax))
-    rds = Signal(intbv(0, min=vmin, max=vmax))
+    rds = Signal(intbv(0, min=vmin, max=vmax))     # zero in a sequence's first token
     rdq = Signal(intbv(0)[qw:])
     bsel = Signal(intbv(0, min=vmin, max=vmax))
     one = Signal(bool(1))
@@ -224,10 +232,18 @@ def lane(clk, rst, d: Design, ctl: dict, in_data, ready, done, rda, index: int):
     @always(clk.posedge)
     def read():
         if ctl.en:
-            rda.next = va[ctl.ra]
-            rdb.next = vb[ctl.rb]
-            rds.next = sm[ctl.rs]
-            rdq.next = qm[ctl.rq]
+            ma.next = va[ctl.ra]
+            mb.next = vb[ctl.rb]
+            ms.next = sm[ctl.rs]
+            mq.next = qm[ctl.rq]
+
+    @always(clk.posedge)
+    def operand():
+        if ctl.en:
+            rda.next = ma
+            rdb.next = mb
+            rds.next = 0 if ctl.fresh else ms
+            rdq.next = mq
 
     # -- writes --------------------------------------------------------------------------
     # as wide as the count it is compared with, and sliced to the qm index it selects
@@ -277,10 +293,16 @@ def lane(clk, rst, d: Design, ctl: dict, in_data, ready, done, rda, index: int):
                 sm[saddr].next = wd
 
     @always(clk.posedge)
+    def scale():
+        # free-running: valid from an instruction's second EXEC cycle, before the
+        # first row sum can reach the dequantiser (two operand registers and the
+        # mat-vec's own latency later), so the product needs no enable
+        gain.next = absmax * ctl.mant
+
+    @always(clk.posedge)
     def count():
         if ctl.start:
             wcnt.next = 0
-            gain.next = absmax * ctl.mant
         elif ctl.op == OP_QUANT and q_v:
             wcnt.next = wcnt + 1
         elif wv:
@@ -294,7 +316,8 @@ def lane(clk, rst, d: Design, ctl: dict, in_data, ready, done, rda, index: int):
             if wcnt[tpb:] == tp - 1:
                 qm[wcnt[tpb + qbits:tpb]].next = qnext
 
-    return insts, operands, beats, ready_mux, read, result, write, count, quant_out
+    return (insts, operands, beats, ready_mux, read, operand, result, write, scale, count,
+            quant_out)
 
 
 @block
@@ -323,35 +346,45 @@ def core(clk, rst, i_valid, i_ready, i_data, o_valid, o_ready, o_data, w_valid, 
     width["n"] = max(width["n"], width["total"])
     ctl = Bundle(**{name: Signal(intbv(0)[width[name]:]) for name in names})
     bconst = Signal(bool(0))
-    ctl.bconst = bconst
+    start = Signal(bool(0))     # DECODE: the fields are latched for EXEC
+    ctl.bconst, ctl.start = bconst, start
 
     @block
-    def slicer(sig, lo, width):
+    def field(sig, lo, width):
+        """A field register, loaded in DECODE: the instruction ROM's block-RAM
+        clock-to-out stays out of every path the field starts."""
         hi = lo + width
 
-        @always_comb
-        def sl():
-            sig.next = ir[hi:lo]
-        return sl
+        @always(clk.posedge)
+        def latch():
+            if start:
+                sig.next = ir[hi:lo]
+        return latch
 
-    insts += [slicer(getattr(ctl, name), layout.offsets[name], layout.field(name).width)
+    insts += [field(getattr(ctl, name), layout.offsets[name], layout.field(name).width)
               for name in names]
     bc_lo = layout.offsets["bconst"]
 
-    @always_comb
+    @always(clk.posedge)
     def bconst_bit():
-        bconst.next = ir[bc_lo]
+        if start:
+            bconst.next = ir[bc_lo]
 
     icnt = Signal(intbv(0, min=0, max=1 << layout.field("total").width))
     kb = Signal(intbv(0, min=0, max=d.qdepth + 1))
-    fvalid = Signal(bool(0))
+    fvalid_m = Signal(bool(0))  # a beat in the memories' read registers
+    fvalid = Signal(bool(0))    # a beat in the operand registers, offered to the units
+    cword = Signal(intbv(0, min=vmin, max=vmax))
+    wword = Signal(intbv(0)[2 * tp:])
+    flast_m = Signal(bool(0))
     issue = Signal(bool(0))
     en = Signal(bool(0))
     all_ready = Signal(bool(0))
     all_done = Signal(bool(0))
     finished = Signal(bool(0))
+    fresh = Signal(bool(1))     # the first token since reset: the state reads as zero
     ctl.__dict__.update(
-        en=en, u_valid=Signal(bool(0)), start=Signal(bool(0)),
+        en=en, fresh=fresh, u_valid=Signal(bool(0)),
         ra=Signal(intbv(0)[bits_for(d.vdepth):]), rb=Signal(intbv(0)[bits_for(d.vdepth):]),
         rs=Signal(intbv(0)[bits_for(d.sdepth):]), rq=Signal(intbv(0)[bits_for(d.qdepth):]),
         cdata=Signal(intbv(0, min=vmin, max=vmax)), wd=Signal(intbv(0)[2 * tp:]),
@@ -359,11 +392,11 @@ def core(clk, rst, i_valid, i_ready, i_data, o_valid, o_ready, o_data, w_valid, 
         in_addr=Signal(intbv(0)[bits_for(d.vdepth):]))
     rc = Signal(intbv(0)[bits_for(d.cdepth):])
     wa = Signal(intbv(0)[bits_for(d.wdepth):])
-    insts.append(rom(clk, en, rc, ctl.cdata, words=const, width=bits, depth=d.cdepth,
+    insts.append(rom(clk, en, rc, cword, words=const, width=bits, depth=d.cdepth,
                      file=FILES["const"], tag=f"{tag}_const"))
     wvalid = Signal(bool(1))
     if weights is not None:
-        insts.append(rom(clk, en, wa, ctl.wd, words=weights, width=2 * tp,
+        insts.append(rom(clk, en, wa, wword, words=weights, width=2 * tp,
                          depth=d.wdepth, file=FILES["weights"], tag=f"{tag}_weights"))
 
         @always(clk.posedge)
@@ -380,9 +413,16 @@ def core(clk, rst, i_valid, i_ready, i_data, o_valid, o_ready, o_data, w_valid, 
         @always(clk.posedge)
         def wreg():
             if en:
-                ctl.wd.next = w_data
+                wword.next = w_data
         insts.append(wreg)
     insts.append(wport)
+
+    @always(clk.posedge)
+    def operand():
+        if en:
+            ctl.cdata.next = cword
+            ctl.wd.next = wword
+            ctl.flast.next = flast_m
 
     lanes = d.lanes
     readies = [Signal(bool(0)) for _ in range(lanes)]
@@ -435,9 +475,9 @@ def core(clk, rst, i_valid, i_ready, i_data, o_valid, o_ready, o_data, w_valid, 
         if op == OP_IN:
             finished.next = icnt == ctl.n
         elif op == OP_OUT:
-            finished.next = icnt == ctl.total and not fvalid
+            finished.next = icnt == ctl.total and not fvalid_m and not fvalid
         else:
-            finished.next = icnt == ctl.total and not fvalid and all_done
+            finished.next = icnt == ctl.total and not fvalid_m and not fvalid and all_done
 
     @always(clk.posedge)
     def sequencer():
@@ -446,12 +486,15 @@ def core(clk, rst, i_valid, i_ready, i_data, o_valid, o_ready, o_data, w_valid, 
             pc.next = 0
             icnt.next = 0
             kb.next = 0
+            fvalid_m.next = 0
             fvalid.next = 0
+            fresh.next = 1
         elif state == phase.FETCH:
             state.next = phase.DECODE
         elif state == phase.DECODE:
             icnt.next = 0
             kb.next = 0
+            fvalid_m.next = 0
             fvalid.next = 0
             state.next = phase.EXEC
         else:
@@ -459,10 +502,11 @@ def core(clk, rst, i_valid, i_ready, i_data, o_valid, o_ready, o_data, w_valid, 
                 if i_valid and icnt < ctl.n:
                     icnt.next = icnt + 1
             elif en:
-                fvalid.next = issue
+                fvalid_m.next = issue
+                fvalid.next = fvalid_m
                 if issue:
                     icnt.next = icnt + 1
-                    ctl.flast.next = kb == ctl.bpr - 1
+                    flast_m.next = kb == ctl.bpr - 1
                     if kb == ctl.bpr - 1:
                         kb.next = 0
                     else:
@@ -471,10 +515,11 @@ def core(clk, rst, i_valid, i_ready, i_data, o_valid, o_ready, o_data, w_valid, 
                 state.next = phase.FETCH
                 if pc == ninstr - 1:
                     pc.next = 0
+                    fresh.next = 0
                 else:
                     pc.next = pc + 1
 
-    return insts, bconst_bit, control, sequencer
+    return insts, bconst_bit, control, operand, sequencer
 
 
 def build(d: Design, engine) -> tuple:
