@@ -1,4 +1,4 @@
-"""The quantiser's reciprocal as a sub-block: floor(qmax * 2**k / m) by restoring division.
+"""The quantiser's reciprocal as a sub-block: floor(qmax * 2**k / m) by non-restoring division.
 
 One quotient bit per cycle, most significant first: the dividend qmax << k has
 ``nb`` bits, shifted out of a register one a step into the remainder (no compare
@@ -6,9 +6,9 @@ of the step count). For the clock the division is non-restoring: the remainder
 may go negative, and the next step adds m back instead of subtracting it, chosen
 by the registered sign, so a step is one carry chain (m registered at the start)
 and a mux whose select is a register; each quotient bit (the sign) is shifted
-into recip a cycle later. The quotient bits equal the restoring division's. Kept apart from
-:mod:`rtl.quantizer` so that its own vectors (tests/test_rtl_subblocks.py) check
-it against the golden model's ``(qmax << recip_frac) // m`` directly.
+into recip a cycle later. The quotient bits equal the restoring division's. Kept apart
+from :mod:`rtl.quantizer` so that its own vectors (tests/test_rtl_subblocks.py) check it
+against the golden model's ``(qmax << recip_frac) // m`` directly.
 """
 
 from __future__ import annotations

@@ -24,8 +24,8 @@ from myhdl import Signal, always, always_comb, block, concat, intbv
 from rtl.divider import quotient_bits, reciprocal
 from rtl.flow import readback
 from rtl.lutram import lutram, read_latency
-from rtl.rowwise import saturate_reg
 from rtl.mult18 import product, product_latency
+from rtl.rowwise import saturate_reg
 from rtl.spec import UnitSpec, fixed_of, numerics_of
 from rtl.stream import Field, Layout
 
@@ -234,8 +234,8 @@ def quantize(clk, rst, i_valid, i_ready, i_data, o_valid, o_ready, o_data, *, n,
     def datapath():
         shifted_r.next = shifted
 
-    return (reader, divider, store, multiplier, clamp, comb, banks, absval, compare, running_max, rounding,
-            pack, emitted, control, datapath)
+    return (reader, divider, store, multiplier, clamp, comb, banks, absval, compare, running_max,
+            rounding, pack, emitted, control, datapath)
 
 
 def build(params: dict):

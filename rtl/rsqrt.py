@@ -6,8 +6,9 @@ steps y <- y * (3 - u*y^2) / 2 (square, term, step) and shift back with rounding
 Each product runs on MULT18X18D blocks with their registers (:mod:`rtl.mult18`) and
 its state waits the pieces' depth for it. For the clock, the leading one, the
 exponent, the normalising shift, the seed table and the final shift are registers
-computing on every cycle from registers, and the state that takes one waits a cycle. Kept apart from :mod:`rtl.rmsnorm` so that its own
-vectors (tests/test_rtl_subblocks.py) check it against the golden model directly.
+computing on every cycle from registers, and the state that takes one waits a cycle.
+Kept apart from :mod:`rtl.rmsnorm` so that its own vectors (tests/test_rtl_subblocks.py)
+check it against the golden model directly.
 """
 
 from __future__ import annotations
@@ -16,7 +17,6 @@ from myhdl import Signal, always, always_comb, block, enum, intbv
 
 from cosim.numerics.nonlinear import rsqrt_seeds
 from rtl.mult18 import product, product_latency, result
-
 
 #: bits of v one leading-one finder looks at (its result registered, then combined)
 CHUNK = 8

@@ -31,9 +31,9 @@ import numpy as np
 from myhdl import Signal, always, always_comb, block, concat, intbv
 
 from cosim.numerics.fixed import WeightScale
-from rtl.mult18 import delay, product, product_latency, result
 from rtl.accel.encode import SHIFT_BITS
 from rtl.flow import stream_ctrl
+from rtl.mult18 import delay, product, product_latency, result
 from rtl.rowwise import field_signals, pack, unpack
 from rtl.spec import UnitSpec, fixed_of, numerics_of
 from rtl.stream import Field, Layout
@@ -182,8 +182,8 @@ def build(params: dict):
     def unit(clk, rst, i_valid, i_ready, i_data, o_valid, o_ready, o_data):
         f = field_signals(layout)
         y = Signal(intbv(0, min=-(1 << (bits - 1)), max=1 << (bits - 1)))
-        return unpack(i_data, layout, f), pack(o_data, [y]), dequant(clk, rst, i_valid, i_ready, f["acc"],
-                                                  f["gain"], f["shm1"], o_valid, o_ready, y)
+        return unpack(i_data, layout, f), pack(o_data, [y]), dequant(
+            clk, rst, i_valid, i_ready, f["acc"], f["gain"], f["shm1"], o_valid, o_ready, y)
 
     return unit
 
