@@ -295,7 +295,7 @@ def lane(clk, rst, d: Design, ctl: dict, in_data, ready, done, rda, index: int):
     @always(clk.posedge)
     def scale():
         # free-running: valid from an instruction's second EXEC cycle, before the
-        # first row sum can reach the dequantiser (two operand registers and the
+        # first row sum can reach the dequantiser (the read and operand registers and the
         # mat-vec's own latency later), so the product needs no enable
         gain.next = absmax * ctl.mant
 
