@@ -1,6 +1,7 @@
 """The accelerator's full proof matrix: whole tokens in Icarus and Verilator, bit for bit.
 
     PYTHONPATH=. python benchmarks/accel_matrix.py [OUT.jsonl] [--simulators icarus,verilator]
+                                                   [--seeds 1,2,3]
 
 models/tiny.yaml (4 layers, H=64) with three random checkpoints
 (``python -m cosim.checkpoint``, seeds 1, 2, 3) x both MLGRU variants, 8 tokens
@@ -70,6 +71,8 @@ def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("out", nargs="?", default="accel_matrix.jsonl", type=Path)
     parser.add_argument("--simulators", default="verilator,icarus")
+    parser.add_argument("--seeds", default="1,2,3", help="checkpoint seeds (split a run "
+                        "over processes, each with its own OUT)")
     args = parser.parse_args(argv)
     out = args.out
     done = set()
@@ -78,7 +81,7 @@ def main(argv: list[str]) -> int:
             r = json.loads(line)
             done.add((r["seed"], r["variant"], r["simulator"]))
     with tempfile.TemporaryDirectory() as tmp:
-        for seed in (1, 2, 3):
+        for seed in (int(x) for x in args.seeds.split(",")):
             for variant in VARIANTS:
                 todo = [s for s in args.simulators.split(",") if (seed, variant, s) not in done]
                 if not todo:
