@@ -11,7 +11,7 @@ A Verilator rerun without back-pressure gives the cycles per token held against
 the SimPy prediction. Every finished run is appended to OUT.jsonl (default
 accel_matrix.jsonl) at once, and runs already there are skipped, so the run
 resumes after a kill. ``--simulators verilator`` re-proves a changed design in
-minutes; Icarus takes about a minute of CPU a token.
+minutes; Icarus takes about 30 s a token (measured at ca5ea60).
 """
 
 from __future__ import annotations
