@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 from myhdl import ResetSignal, Signal, StopSimulation, block, delay, instance, intbv
 
-from rtl import matvec, multiply
+from rtl import matvec, mult18
 from rtl.divider import quotient_bits, reciprocal
 from rtl.rsqrt import result_bound, rsqrt
 from rtl.spec import fixed_of
@@ -191,17 +191,17 @@ def test_split_product_equals_the_product_through_stalls(a_bits, b_bits, b_signe
         (0, (1 << b_bits) - 1)
     pairs = [(lo, top), (hi, top), (lo, blo), (hi, blo), (-1, 1), (hi, 1)]
     pairs += [(rng.randint(lo, hi), rng.randint(blo, top)) for _ in range(60)]
-    d = multiply.depth(a_bits, b_bits, True, b_signed)
     clk, en = Signal(bool(0)), Signal(bool(0))
     a = Signal(intbv(0, min=lo, max=hi + 1))
     b = Signal(intbv(0, min=blo, max=top + 1)) if b_signed else Signal(intbv(0)[b_bits:])
+    d = mult18.product_latency(a, b)
     ends = [x * y for x in (lo, hi) for y in (blo, top)]
     p = Signal(intbv(0, min=min(ends) - 1, max=max(ends) + 1))
     taken, seen = [], []
 
     @block
     def bench():
-        dut = multiply.product(clk, en, a, b, p)
+        dut = mult18.product(clk, a, b, p, en)
 
         clock = ticking(clk)
         @instance
