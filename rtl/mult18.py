@@ -13,7 +13,8 @@ grows (:func:`product_latency`). Free-running pipelines (:mod:`rtl.elastic`)
 give no enable; a pipeline that stalls as a whole passes its enable ``en``,
 which reaches the multiplier blocks' clock-enable inputs and every fabric
 register. :func:`delay` keeps other values beside a product (and any pipelined
-value). Hand-written because Yosys' ECP5 flow neither splits a product on
+value). :func:`round_clamp` rounds and saturates a product in two registers
+with no carry chain before the clamp's test. Hand-written because Yosys' ECP5 flow neither splits a product on
 register boundaries nor packs fabric registers into the multiplier block.
 
 With ``fabric=True`` a piece product whose narrower piece fits :data:`SMALL`
@@ -314,3 +315,48 @@ def product(clk, a, b, p, en=None, fabric=False):
             paired.append((shift, y))
         terms = paired
     return insts
+
+
+@block
+def round_clamp(clk, prod, q, *, k):
+    """q = clamp(round_shift(prod, k)) two registers later, with no carry chain before
+    the clamp's test: first p = prod >> k fits q or not (its top bits equal), p == qmax,
+    p's low bits and the rounding bit r; then qmin or qmax when p does not fit (p + r
+    then does not either, or is qmin), qmax when p == qmax and r, else p + r."""
+    qmax = q.max - 1
+    bits = len(q)
+    if q.min != -qmax - 1 or qmax != (1 << (bits - 1)) - 1:
+        raise ValueError(f"round_clamp needs a full two's-complement range, not [{q.min}, {qmax}]")
+    # prod >> (k - 1): the rounding bit r, then p (a shift, not a slice, so that the
+    # Verilog reads prod's low bits and lint sees no unused ones)
+    pr = Signal(intbv(0, min=(prod.min >> (k - 1)) - 1, max=(prod.max >> (k - 1)) + 1))
+    width = len(pr)
+    ones = (1 << (width - bits)) - 1
+    fits, neg, at_max, r = (Signal(bool(0)) for _ in range(4))
+    low = Signal(intbv(0, min=q.min, max=q.max))
+
+    @always_comb
+    def shift():
+        pr.next = prod >> (k - 1)
+
+    @always(clk.posedge)
+    def test():
+        fits.next = pr[width:bits] == 0 or pr[width:bits] == ones
+        neg.next = pr[width - 1]
+        at_max.next = pr[bits + 1:1] == qmax
+        low.next = pr[bits + 1:1].signed()
+        r.next = pr[0]
+
+    @always(clk.posedge)
+    def clamp():
+        if not fits:
+            if neg:
+                q.next = q.min
+            else:
+                q.next = qmax
+        elif at_max and r:
+            q.next = qmax
+        else:
+            q.next = low + r
+
+    return shift, test, clamp

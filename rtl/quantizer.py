@@ -24,7 +24,7 @@ from myhdl import Signal, always, always_comb, block, concat, intbv
 from rtl.divider import quotient_bits, reciprocal
 from rtl.flow import readback
 from rtl.bram import READ_LATENCY, bram
-from rtl.mult18 import product, product_latency
+from rtl.mult18 import product, product_latency, round_clamp
 from rtl.spec import UnitSpec, fixed_of, numerics_of
 from rtl.stream import Field, Layout
 
@@ -224,49 +224,6 @@ def quantize(clk, rst, i_valid, i_ready, i_data, o_valid, o_ready, o_data, *, n,
 
     return (reader, divider, store, multiplier, clamp, comb, banks, absval, compare, running_max,
             pack, emitted, control)
-
-
-@block
-def round_clamp(clk, prod, q, *, k):
-    """q = clamp(round_shift(prod, k)) two registers later, with no carry chain before
-    the clamp's test: first p = prod >> k fits q or not (its top bits equal), p == qmax,
-    p's low bits and the rounding bit r; then qmin or qmax when p does not fit (p + r
-    then does not either, or is qmin), qmax when p == qmax and r, else p + r."""
-    qmax = q.max - 1
-    bits = len(q)
-    # prod >> (k - 1): the rounding bit r, then p (a shift, not a slice, so that the
-    # Verilog reads prod's low bits and lint sees no unused ones)
-    pr = Signal(intbv(0, min=(prod.min >> (k - 1)) - 1, max=(prod.max >> (k - 1)) + 1))
-    width = len(pr)
-    ones = (1 << (width - bits)) - 1
-    fits, neg, at_max, r = (Signal(bool(0)) for _ in range(4))
-    low = Signal(intbv(0, min=q.min, max=q.max))
-
-    @always_comb
-    def shift():
-        pr.next = prod >> (k - 1)
-
-    @always(clk.posedge)
-    def test():
-        fits.next = pr[width:bits] == 0 or pr[width:bits] == ones
-        neg.next = pr[width - 1]
-        at_max.next = pr[bits + 1:1] == qmax
-        low.next = pr[bits + 1:1].signed()
-        r.next = pr[0]
-
-    @always(clk.posedge)
-    def clamp():
-        if not fits:
-            if neg:
-                q.next = q.min
-            else:
-                q.next = qmax
-        elif at_max and r:
-            q.next = qmax
-        else:
-            q.next = low + r
-
-    return shift, test, clamp
 
 
 def build(params: dict):

@@ -21,8 +21,7 @@ from myhdl import Signal, always, always_comb, block, concat, enum, intbv
 
 from rtl.flow import readback
 from rtl.bram import READ_LATENCY, bram
-from rtl.mult18 import delay, product, product_latency
-from rtl.rowwise import saturate_reg
+from rtl.mult18 import delay, product, product_latency, round_clamp
 from rtl.rsqrt import result_bound, rsqrt
 from rtl.spec import UnitSpec, fixed_of, numerics_of
 from rtl.stream import Field, Layout
@@ -111,6 +110,8 @@ def rmsnorm(clk, rst, i_valid, i_ready, i_data, o_valid, o_ready, o_data, *, n, 
     lv = Signal(intbv(0)[sq_depth + 1:])
     drained = Signal(bool(1))       # lv == 0, as a register
     ss = Signal(intbv(0, min=0, max=ss_max + 1))
+    clear = Signal(bool(0))
+    summer = sum_of_squares(clk, clear, lv, sq, ss)
     cnt = Signal(intbv(0, min=0, max=n))
     # the mean: ss * round(2**k / n) in pieces (SCALE waits for it), then its rounding
     recip_c = Signal(intbv(0, min=0, max=recip_n + 1))
@@ -142,15 +143,11 @@ def rmsnorm(clk, rst, i_valid, i_ready, i_data, o_valid, o_ready, o_data, *, n, 
     xr = Signal(intbv(0, min=-xmax * r_max, max=xmax * r_max))
     scale_x = product(clk, xa, r, xr, fabric=True)
     w_delay = delay(clk, wa, wd, xr_depth + 2)
-    xr_s = Signal(intbv(0, min=-(xmax * r_max >> rf) - 1, max=(xmax * r_max >> rf) + 1))
-    xr_r = Signal(intbv(0, min=xr_s.min, max=xr_s.max))
     z = Signal(intbv(0, min=lo, max=hi + 1))
     zw = Signal(intbv(0, min=-xmax * xmax, max=xmax * xmax + 1))
     scale_w = product(clk, z, wd, zw, fabric=True)
-    zw_s = Signal(intbv(0, min=-(xmax * xmax >> frac) - 1, max=(xmax * xmax >> frac) + 2))
-    zw_r = Signal(intbv(0, min=zw_s.min, max=zw_s.max))
     out = Signal(intbv(0, min=lo, max=hi + 1))
-    clamps = saturate_reg(clk, xr_r, z), saturate_reg(clk, zw_r, out)
+    clamps = round_clamp(clk, xr, z, k=rf), round_clamp(clk, zw, out, k=frac)
 
     @always_comb
     def inputs():
@@ -174,11 +171,6 @@ def rmsnorm(clk, rst, i_valid, i_ready, i_data, o_valid, o_ready, o_data, *, n, 
         mean.next = (msp_r >> k) + msp_r[k - 1]
 
     @always_comb
-    def emit_rounding():
-        xr_s.next = (xr >> rf) + xr[rf - 1]
-        zw_s.next = (zw >> frac) + zw[frac - 1]
-
-    @always_comb
     def drive():
         data.next = out[bits:]
         load.next = state == phase.LOAD and i_valid
@@ -198,10 +190,9 @@ def rmsnorm(clk, rst, i_valid, i_ready, i_data, o_valid, o_ready, o_data, *, n, 
         if rst:
             state.next = phase.LOAD
             cnt.next = 0
-            ss.next = 0
+            clear.next = 1
         else:
-            if lv[sq_depth]:
-                ss.next = ss + sq
+            clear.next = 0
             if state == phase.LOAD:
                 if i_valid:
                     if cnt == n - 1:
@@ -236,15 +227,38 @@ def rmsnorm(clk, rst, i_valid, i_ready, i_data, o_valid, o_ready, o_data, *, n, 
                     state.next = phase.EMIT
             elif done:
                 state.next = phase.LOAD
-                ss.next = 0
+                clear.next = 1
+
+    return (reader, root, squarer, summer, scaler, scale_x, w_delay, scale_w, inputs, constants,
+            rounding_mean, drive, squares, control, xs, ws, clamps)
+
+
+@block
+def sum_of_squares(clk, clear, lv, sq, ss):
+    """ss = the sum of the squares sq on the cycles lv's top bit is high, since ``clear``:
+    the low half of each square (as wide as half of ss) and the rest summed in two
+    accumulators (two short carry chains: one of 53 bits held RMSNorm near 170 MHz),
+    then combined in a register, so ss follows the last square by two cycles."""
+    low = min(len(ss) // 2, len(sq) - 1)
+    low_max = ((1 << low) - 1) * (ss.max // max(sq.max - 1, 1) + 1)
+    lo = Signal(intbv(0, min=0, max=low_max + 1))
+    hi = Signal(intbv(0, min=0, max=(ss.max >> low) + 1))
+    top = len(lv) - 1
 
     @always(clk.posedge)
-    def datapath():
-        xr_r.next = xr_s
-        zw_r.next = zw_s
+    def accumulate():
+        if clear:
+            lo.next = 0
+            hi.next = 0
+        elif lv[top]:
+            lo.next = lo + sq[low:]
+            hi.next = hi + (sq >> low)
 
-    return (reader, root, squarer, scaler, scale_x, w_delay, scale_w, inputs, constants,
-            rounding_mean, emit_rounding, drive, squares, control, datapath, xs, ws, clamps)
+    @always(clk.posedge)
+    def combine():
+        ss.next = ((hi + (lo >> low)) << low) | lo[low:]
+
+    return accumulate, combine
 
 
 def build(params: dict):
