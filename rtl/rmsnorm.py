@@ -121,7 +121,7 @@ def rmsnorm(clk, rst, i_valid, i_ready, i_data, o_valid, o_ready, o_data, *, n, 
     msp_r = Signal(intbv(0)[len(msp):])
     mean = Signal(intbv(0, min=0, max=v_max + 1))
     mean_r = Signal(intbv(0, min=0, max=v_max + 1))
-    v = Signal(intbv(0, min=0, max=v_max + 1))
+    v, v_c = (Signal(intbv(0, min=0, max=v_max + 1)) for _ in range(2))
     zero = Signal(bool(0))
     go, ready = Signal(bool(0)), Signal(bool(0))
     r = Signal(intbv(0, min=0, max=r_max))
@@ -186,6 +186,20 @@ def rmsnorm(clk, rst, i_valid, i_ready, i_data, o_valid, o_ready, o_data, *, n, 
             xl.next = x_in
 
     @always(clk.posedge)
+    def mean_path():
+        """v = max(mean + eps, 1) from the registered product, on every cycle (ss holds
+        still from DRAIN to the end of EMIT; ROUND, MEAN and FLOOR wait for this): the
+        rounded mean, then mean + eps beside a zero test, then the floor."""
+        msp_r.next = msp
+        mean_r.next = mean
+        v_c.next = mean_r + eps_int
+        zero.next = mean_r == 0
+        if zero:
+            v.next = floor
+        else:
+            v.next = v_c
+
+    @always(clk.posedge)
     def control():
         if rst:
             state.next = phase.LOAD
@@ -206,21 +220,14 @@ def rmsnorm(clk, rst, i_valid, i_ready, i_data, o_valid, o_ready, o_data, *, n, 
                     settle.next = settle.max - 1
             elif state == phase.SCALE:
                 if settle == 0:
-                    msp_r.next = msp
                     state.next = phase.ROUND
                 else:
                     settle.next = settle - 1
             elif state == phase.ROUND:
-                mean_r.next = mean
                 state.next = phase.MEAN
             elif state == phase.MEAN:
-                # max(mean + eps, 1) of a mean >= 0: a zero test beside the adder
-                v.next = mean_r + eps_int
-                zero.next = mean_r == 0
                 state.next = phase.FLOOR
             elif state == phase.FLOOR:
-                if zero:
-                    v.next = floor
                 state.next = phase.RSQRT
             elif state == phase.RSQRT:
                 if ready:
@@ -230,7 +237,7 @@ def rmsnorm(clk, rst, i_valid, i_ready, i_data, o_valid, o_ready, o_data, *, n, 
                 clear.next = 1
 
     return (reader, root, squarer, summer, scaler, scale_x, w_delay, scale_w, inputs, constants,
-            rounding_mean, drive, squares, control, xs, ws, clamps)
+            rounding_mean, drive, squares, mean_path, control, xs, ws, clamps)
 
 
 @block

@@ -69,7 +69,7 @@ def rsqrt(clk, rst, go, v, done, r, *, frac, rf, lut_bits, newton):
     """r = FixedPoint.rsqrt(v), v >= 1 held while ``go`` is high.
 
     When ``go`` rises the sequence starts; ``done`` rises with r valid and stays
-    high until ``go`` falls, which re-arms the block. It takes newton * 3 * (d + 1) + 15
+    high until ``go`` falls, which re-arms the block. It takes newton * 3 * (d + 1) + 16
     cycles, d the depth of the widest of its products.
     """
     vbits = max((v.max - 1).bit_length(), 1)
@@ -95,8 +95,9 @@ def rsqrt(clk, rst, go, v, done, r, *, frac, rf, lut_bits, newton):
     # |2e| and e < 0, so the normalising shift needs no negation or compare
     amt_c, amt = (Signal(intbv(0, min=0, max=2 * max(-e_lo, e_hi) + 1)) for _ in range(2))
     neg_c, neg, neg_a = Signal(bool(0)), Signal(bool(0)), Signal(bool(0))
-    u_a = Signal(intbv(0, min=0, max=max(v.max, 1 << (m + 2))))
-    fine = Signal(intbv(0)[3:])
+    u_a, u_b = (Signal(intbv(0, min=0, max=max(v.max, 1 << (m + 2)))) for _ in range(2))
+    mid, fine, fine_a = Signal(intbv(0)[4:]), Signal(intbv(0)[3:]), Signal(intbv(0)[3:])
+    neg_b = Signal(bool(0))
     u_c = Signal(intbv(0, min=0, max=1 << (m + 2)))
     e = Signal(intbv(0, min=e_lo, max=e_hi))
     u = Signal(intbv(0, min=0, max=1 << (m + 2)))
@@ -154,18 +155,25 @@ def rsqrt(clk, rst, go, v, done, r, *, frac, rf, lut_bits, newton):
 
     @always(clk.posedge)
     def normalise():
-        """v shifted by 2e in two registered steps, by amt's multiple of 8, then by the
-        rest (each step carries the amount it was given, so the pair stays in range)."""
+        """v shifted by 2e in three registered steps, by amt's multiple of 16, its 8 and
+        the rest (each step carries the amount it was given, so the steps stay in range)."""
         if neg:
-            u_a.next = v << (amt & ~7)
+            u_a.next = v << (amt & ~15)
         else:
-            u_a.next = v >> (amt & ~7)
-        fine.next = amt & 7
+            u_a.next = v >> (amt & ~15)
+        mid.next = amt & 8
+        fine_a.next = amt & 7
         neg_a.next = neg
         if neg_a:
-            u_c.next = u_a << fine
+            u_b.next = u_a << mid
         else:
-            u_c.next = u_a >> fine
+            u_b.next = u_a >> mid
+        fine.next = fine_a
+        neg_b.next = neg_a
+        if neg_b:
+            u_c.next = u_b << fine
+        else:
+            u_c.next = u_b >> fine
 
     @always_comb
     def lookup():
@@ -234,7 +242,7 @@ def rsqrt(clk, rst, go, v, done, r, *, frac, rf, lut_bits, newton):
             e.next = e_c
             amt.next = amt_c
             neg.next = neg_c
-            hold.next = 2
+            hold.next = 3
             holding.next = 1
             state.next = phase.NORM
         elif state == phase.NORM:
