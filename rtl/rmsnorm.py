@@ -189,13 +189,17 @@ def rmsnorm(clk, rst, i_valid, i_ready, i_data, o_valid, o_ready, o_data, *, n, 
     def mean_path():
         """v = max(mean + eps, 1) from the registered product, on every cycle (ss holds
         still from DRAIN to the end of EMIT; ROUND, MEAN and FLOOR wait for this): the
-        rounded mean, then mean + eps beside a zero test, then the floor."""
+        rounded mean, then mean + eps beside a zero test, then the floor (with eps of an
+        LSB or more, mean + eps >= 1 and the test is left out)."""
         msp_r.next = msp
         mean_r.next = mean
         v_c.next = mean_r + eps_int
-        zero.next = mean_r == 0
-        if zero:
-            v.next = floor
+        if eps_int == 0:
+            zero.next = mean_r == 0
+            if zero:
+                v.next = floor
+            else:
+                v.next = v_c
         else:
             v.next = v_c
 

@@ -69,7 +69,7 @@ def rsqrt(clk, rst, go, v, done, r, *, frac, rf, lut_bits, newton):
     """r = FixedPoint.rsqrt(v), v >= 1 held while ``go`` is high.
 
     When ``go`` rises the sequence starts; ``done`` rises with r valid and stays
-    high until ``go`` falls, which re-arms the block. It takes newton * 3 * (d + 1) + 16
+    high until ``go`` falls, which re-arms the block. It takes newton * 3 * (d + 1) + 17
     cycles, d the depth of the widest of its products.
     """
     vbits = max((v.max - 1).bit_length(), 1)
@@ -130,11 +130,11 @@ def rsqrt(clk, rst, go, v, done, r, *, frac, rf, lut_bits, newton):
     half = Signal(intbv(0, min=0, max=(1 << max(sh.max - 2, 0)) + 1))
     r_c = Signal(intbv(0, min=r.min, max=r.max))
     # sh > 0, sh and -sh as registers (sh is set long before ROUND)
-    pos, pos_a = Signal(bool(0)), Signal(bool(0))
-    r_a = Signal(intbv(0, min=min(yr.min, 0), max=max(yr.max, r.max)))
-    fine_r, fine_l = Signal(intbv(0)[3:]), Signal(intbv(0)[3:])
-    shr = Signal(intbv(0, min=0, max=max(sh.max, 2)))
-    shl = Signal(intbv(0, min=0, max=max(-sh.min, 1) + 1))
+    pos, pos_a, pos_b = Signal(bool(0)), Signal(bool(0)), Signal(bool(0))
+    part_a, part_b = Signal(intbv(0)[3:]), Signal(intbv(0)[2:])
+    r_a, r_b = (Signal(intbv(0, min=min(yr.min, 0), max=max(yr.max, r.max))) for _ in range(2))
+    shf = Signal(intbv(0, min=0, max=max(sh.max, -sh.min + 1, 2)))
+    shm = Signal(intbv(0, min=sh.min - 1, max=sh.max))
 
 
     @always(clk.posedge)
@@ -185,30 +185,38 @@ def rsqrt(clk, rst, go, v, done, r, *, frac, rf, lut_bits, newton):
 
     @always(clk.posedge)
     def final_shift():
-        """The rounding half (sh is set long before ROUND), and the final shift, taken
-        only in FINAL (its wait cycle), where yr and sh are the run's."""
+        """The rounding half in two registered steps (sh is set long before ROUND), and
+        the final shift in three, taken only in FINAL (its wait cycles), where yr and sh
+        are the run's."""
         pos.next = sh > 0
+        shm.next = sh - 1
         if sh > 0:
-            half.next = 1 << (sh - 1)
-            shr.next = sh
-            shl.next = 0
+            shf.next = sh
+        else:
+            shf.next = -sh
+        if pos:
+            half.next = 1 << shm
         else:
             half.next = 0
-            shr.next = 0
-            shl.next = -sh
         if state == phase.FINAL:
-            # two steps as in normalise: by the multiple of 8, then by the rest
+            # by the multiple of 8, then by 4 or 0, then by the rest; each step carries
+            # the amount and direction it was given, so a step never meets a stale one
             if pos:
-                r_a.next = yr >> (shr & ~7)
+                r_a.next = yr >> (shf & ~7)
             else:
-                r_a.next = yr << (shl & ~7)
-            fine_r.next = shr & 7
-            fine_l.next = shl & 7
+                r_a.next = yr << (shf & ~7)
+            part_a.next = shf & 7
             pos_a.next = pos
             if pos_a:
-                r_c.next = r_a >> fine_r
+                r_b.next = r_a >> (part_a & 4)
             else:
-                r_c.next = r_a << fine_l
+                r_b.next = r_a << (part_a & 4)
+            part_b.next = part_a & 3
+            pos_b.next = pos_a
+            if pos_b:
+                r_c.next = r_b >> part_b
+            else:
+                r_c.next = r_b << part_b
 
     @always_comb
     def status():
@@ -281,7 +289,7 @@ def rsqrt(clk, rst, go, v, done, r, *, frac, rf, lut_bits, newton):
                 state.next = phase.SQUARE
         elif state == phase.ROUND:
             yr.next = y + half
-            hold.next = 2
+            hold.next = 3
             holding.next = 1
             state.next = phase.FINAL
         elif state == phase.FINAL:
