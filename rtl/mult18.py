@@ -245,21 +245,31 @@ def _term(x, s, bit, negate, t):
 @block
 def _fabric_mul(clk, x, s, p, en=None):
     """p = x * s three (enabled) cycles later, as :func:`dsp_mul` and its fabric register
-    give it, for a piece ``s`` of at most SMALL bits: s and x registered, then bits 0
-    and 1's rows added and the top bit's row (negated when s is signed) registered,
-    then their sum: one carry chain a register."""
+    give it, for a piece ``s`` of at most SMALL bits: each bit's row of x (negated for
+    a signed s's top bit) registered, then bits 0 and 1's rows added and the top row
+    registered, then their sum: one carry chain a register."""
     top = SMALL - 1
     signed = s.min < 0
-    sr = Signal(intbv(0, min=-(1 << top), max=1 << top) if signed else intbv(0)[SMALL:])
-    xr = _signal(x.min, x.max - 1)
+    sw = Signal(intbv(0, min=-(1 << top), max=1 << top) if signed else intbv(0)[SMALL:])
     span = max(-x.min, x.max)
     rows = [_signal(-span, span) for _ in range(SMALL)]
+    regs = [_signal(-span, span) for _ in range(SMALL)]
     low = _signal(-3 * span, 3 * span)
     high = _signal(-span, span)
-    return [delay(clk, x, xr, 1, en), delay(clk, s, sr, 1, en),
-            [_term(xr, sr, b, signed and b == top, rows[b]) for b in range(SMALL)],
-            _shift_add(clk, rows[1], 1, rows[0], low, en), delay(clk, rows[top], high, 1, en),
+    return [_widen(s, sw), [_term(x, sw, b, signed and b == top, rows[b]) for b in range(SMALL)],
+            [delay(clk, rows[b], regs[b], 1, en) for b in range(SMALL)],
+            _shift_add(clk, regs[1], 1, regs[0], low, en), delay(clk, regs[top], high, 1, en),
             _shift_add(clk, high, top, low, p, en)]
+
+
+@block
+def _widen(s, w):
+    """w = s, in SMALL bits (so that its top bit is there to test)."""
+    @always_comb
+    def copy():
+        w.next = s
+
+    return copy
 
 
 def _pieces(x: Signal) -> list[tuple[int, Signal]]:

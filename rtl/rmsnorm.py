@@ -98,7 +98,8 @@ def rmsnorm(clk, rst, i_valid, i_ready, i_data, o_valid, o_ready, o_data, *, n, 
     v_max = max(((ss_max * recip_n + (1 << (k - 1))) >> k) + eps_int, 1)
     r_max = result_bound(frac, rf)
 
-    phase = enum("LOAD", "DRAIN", "SCALE", "ROUND", "MEAN", "FLOOR", "RSQRT", "EMIT")
+    phase = enum("LOAD", "DRAIN", "SCALE", "ROUND", "MEAN", "FLOOR", "RSQRT", "EMIT",
+                 encoding="one_hot")
     state = Signal(phase.LOAD)
     x_in = Signal(intbv(0, min=lo, max=hi + 1))
     w_in = Signal(intbv(0, min=lo, max=hi + 1))

@@ -82,7 +82,8 @@ def rsqrt(clk, rst, go, v, done, r, *, frac, rf, lut_bits, newton):
     top_amt, top_neg = abs(2 * e_top), e_top < 0
 
     phase = enum("IDLE", "LEAD", "EXPONENT", "NORM", "SEED", "SQUARE", "TERM", "STEP",
-                 "ROUND", "FINAL", "DONE")
+                 "ROUND", "FINAL", "DONE",
+                 encoding="one_hot")
     state = Signal(phase.IDLE)
     # v's leading one, 1-based (wide enough to compare with m + 2)
     lead = Signal(intbv(0, min=0, max=max(vbits, m + 2) + 1))
