@@ -224,6 +224,17 @@ def rsqrt(clk, rst, go, v, done, r, *, frac, rf, lut_bits, newton):
         done.next = state == phase.DONE
 
     @always(clk.posedge)
+    def steps_free():
+        """What the states only wait for, on every cycle (their sources hold still while
+        a state waits; fewer registers hang on the state and its enables)."""
+        lead_r.next = lead
+        u.next = u_c
+        sh.next = e + sh_off
+        y2.next = yy >> rf
+        t.next = (3 << rf) - (uy >> m)
+        yr.next = y + half
+
+    @always(clk.posedge)
     def sequence():
         if rst:
             state.next = phase.IDLE
@@ -243,7 +254,6 @@ def rsqrt(clk, rst, go, v, done, r, *, frac, rf, lut_bits, newton):
             hold.next = hold - 1        # a registered result or a product settles
             holding.next = hold != 1
         elif state == phase.LEAD:
-            lead_r.next = lead
             hold.next = 2
             holding.next = 1
             state.next = phase.EXPONENT
@@ -255,14 +265,12 @@ def rsqrt(clk, rst, go, v, done, r, *, frac, rf, lut_bits, newton):
             holding.next = 1
             state.next = phase.NORM
         elif state == phase.NORM:
-            u.next = u_c
             hold.next = 1
             holding.next = 1
             state.next = phase.SEED
         elif state == phase.SEED:
             y.next = seed
             steps.next = newton
-            sh.next = e + sh_off
             hold.next = wait
             holding.next = 1
             if newton > 0:
@@ -270,12 +278,10 @@ def rsqrt(clk, rst, go, v, done, r, *, frac, rf, lut_bits, newton):
             else:
                 state.next = phase.ROUND
         elif state == phase.SQUARE:
-            y2.next = yy >> rf
             hold.next = wait
             holding.next = 1
             state.next = phase.TERM
         elif state == phase.TERM:
-            t.next = (3 << rf) - (uy >> m)
             hold.next = wait
             holding.next = 1
             state.next = phase.STEP
@@ -289,7 +295,6 @@ def rsqrt(clk, rst, go, v, done, r, *, frac, rf, lut_bits, newton):
                 steps.next = steps - 1
                 state.next = phase.SQUARE
         elif state == phase.ROUND:
-            yr.next = y + half
             hold.next = 3
             holding.next = 1
             state.next = phase.FINAL
@@ -302,5 +307,5 @@ def rsqrt(clk, rst, go, v, done, r, *, frac, rf, lut_bits, newton):
             amt.next = top_amt
             neg.next = top_neg
 
-    return (multipliers, finders, exponent, normalise, lookup, rom, final_shift, status,
+    return (multipliers, finders, exponent, normalise, lookup, rom, final_shift, status, steps_free,
             sequence)
