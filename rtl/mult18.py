@@ -14,8 +14,9 @@ give no enable; a pipeline that stalls as a whole passes its enable ``en``,
 which reaches the multiplier blocks' clock-enable inputs and every fabric
 register. :func:`delay` keeps other values beside a product (and any pipelined
 value). :func:`round_clamp` rounds and saturates a product in two registers
-with no carry chain before the clamp's test. Hand-written because Yosys' ECP5 flow neither splits a product on
-register boundaries nor packs fabric registers into the multiplier block.
+with no carry chain before the clamp's test. Hand-written because Yosys' ECP5
+flow neither splits a product on register boundaries nor packs fabric registers
+into the multiplier block.
 
 With ``fabric=True`` a piece product whose narrower piece fits :data:`SMALL`
 bits (a 7 x 1-bit top piece, say) is formed in the fabric instead, by two

@@ -8,8 +8,11 @@ Every product goes into a full-width signal first, so no Verilog context width
 truncates it, and every multiply, wide add and shift has a register stage of its
 own (the exponent, the shift, each Newton product); x*x of the sum of squares,
 ss * round(2**k/n), x*r and z*w run on MULT18X18D blocks with their registers
-(:mod:`rtl.mult18`), and the stored vector's read has an output register, so
-one operation takes about 2n + 40 cycles.
+(:mod:`rtl.mult18`; pieces of three bits or less in the fabric), the sum of squares
+in two half-width accumulators (:func:`sum_of_squares`), each product's rounding
+and saturation in :func:`rtl.mult18.round_clamp`, and x and w are kept in block RAM
+read through the block's own output register (:mod:`rtl.bram`), so one operation
+takes about 2n + 70 cycles.
 """
 
 from __future__ import annotations
@@ -19,8 +22,8 @@ from functools import partial
 import numpy as np
 from myhdl import Signal, always, always_comb, block, concat, enum, intbv
 
-from rtl.flow import readback
 from rtl.bram import READ_LATENCY, bram
+from rtl.flow import readback
 from rtl.mult18 import delay, product, product_latency, round_clamp
 from rtl.rsqrt import result_bound, rsqrt
 from rtl.spec import UnitSpec, fixed_of, numerics_of

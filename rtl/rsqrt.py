@@ -110,7 +110,8 @@ def rsqrt(clk, rst, go, v, done, r, *, frac, rf, lut_bits, newton):
     uy = result(u, y2)
     t = Signal(intbv(0, min=-((1 << (m + 2)) * y2.max >> m) - 1, max=(3 << rf) + 1))
     yt = result(y, t)
-    multipliers = [product(clk, x, z, out, fabric=True) for x, z, out in ((y, y, yy), (u, y2, uy), (y, t, yt))]
+    multipliers = [product(clk, x, z, out, fabric=True)
+                   for x, z, out in ((y, y, yy), (u, y2, uy), (y, t, yt))]
     # v's leading one in two registered steps: per chunk of CHUNK bits, then the highest
     chunks = range(0, vbits, CHUNK)
     founds = [Signal(bool(0)) for _ in chunks]

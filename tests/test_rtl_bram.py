@@ -2,9 +2,7 @@
 simulated in Icarus on a model of the primitive, in every data-width mode."""
 
 import numpy as np
-
 import pytest
-
 from test_rtl_rowwise import mult18x18d_model
 
 from rtl import bram, harness
@@ -71,7 +69,8 @@ def test_block_ram_instances_in_icarus(unit, n, tmp_path):
     golden model in Icarus, at a depth of each data-width mode."""
     spec = UNITS[unit]
     params = spec.with_defaults({"n": n})
-    stim = spec.random_stimulus(params, np.random.default_rng(n), 2) + spec.edge_stimulus(params)[:2 * n]
+    stim = (spec.random_stimulus(params, np.random.default_rng(n), 2)
+            + spec.edge_stimulus(params)[:2 * n])
     text = harness.verilog(spec, params)
     depth = 2 * max(2, 1 << (n - 1).bit_length()) if unit == "quantize" else n
     assert text.count("DP16KD ") == bram.blocks(depth, 24) * (2 if unit == "rmsnorm" else 1)
