@@ -21,9 +21,9 @@ from functools import partial
 import numpy as np
 from myhdl import Signal, always, always_comb, block, concat, intbv
 
+from rtl.bram import READ_LATENCY, bram
 from rtl.divider import quotient_bits, reciprocal
 from rtl.flow import readback
-from rtl.bram import READ_LATENCY, bram
 from rtl.mult18 import product, product_latency, round_clamp
 from rtl.spec import UnitSpec, fixed_of, numerics_of
 from rtl.stream import Field, Layout
