@@ -179,15 +179,15 @@ def test_bench_fails_on_a_mutant(mutant, tmp_path):
 
 
 def assert_bench_catches(spec, params: dict, old: str, new: str, bp, tmp_path,
-                         unknown: bool = False) -> None:
+                         unknown: bool = False, ops: int = 6) -> None:
     """The Icarus bench passes the unit's Verilog and fails it with ``old`` (a string or
-    a compiled pattern) made ``new`` (``bp``: the back-pressure seed, or None); with
-    ``unknown``, by output bits the simulator cannot know."""
+    a compiled pattern) made ``new`` (``bp``: the back-pressure seed, or None), on
+    ``ops`` random operations; with ``unknown``, by output bits the simulator cannot know."""
     text = harness.verilog(spec, params)
     bad, found = (old.subn(new, text) if isinstance(old, re.Pattern)
                   else (text.replace(old, new), text.count(old)))
     assert found == 1
-    stim = spec.random_stimulus(params, np.random.default_rng(8), 6)
+    stim = spec.random_stimulus(params, np.random.default_rng(8), ops)
     expected = spec.golden(params, stim)
     assert harness.run_icarus(spec, params, stim, tmp_path / "good", backpressure=bp,
                               text=text) == expected
