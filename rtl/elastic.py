@@ -41,7 +41,7 @@ def _in_flight(depth: int) -> int:
 
 
 def banks(depth: int) -> int:
-    """FIFO banks: a power of two, at least two, holding :func:`credits` beats."""
+    """FIFO banks: a power of two, at least two, of BANK entries for each beat in flight."""
     need = -(-_in_flight(depth) // BANK)
     return max(2, 1 << (need - 1).bit_length())
 
@@ -111,14 +111,14 @@ def _bank(clk, rst, write, data, turn, o_ready, head, full, *, entries):
 
 
 @block
-def _turns(clk, rst, step, sel, banks):
-    """sel counts ``step``s modulo ``banks`` (round robin over the banks)."""
+def _turns(clk, rst, step, sel, count):
+    """sel counts ``step``s modulo ``count`` (round robin over the banks)."""
     @always(clk.posedge)
     def turn():
         if rst:
             sel.next = 0
         elif step:
-            sel.next = (sel + 1) % banks
+            sel.next = (sel + 1) % count
 
     return turn
 
