@@ -9,11 +9,17 @@ consumer drains at its own pace (see :func:`elastic_output` for its banks). The
 input takes a beat only while a FIFO slot is free for it, counting the beats still
 in flight (credits), so nothing is ever dropped and back-pressure reaches the input
 without a combinational path from ``o_ready``. ``i_ready`` is a register gated low
-in reset; ``o_valid`` and ``o_data`` are one mux from registers. The FIFO holds
-:func:`capacity` beats, enough for one beat per cycle while the consumer keeps up;
-it maps to distributed RAM.
+in reset; ``o_valid`` and ``o_data`` are one mux from registers. The FIFO maps to
+distributed RAM.
 
-Hand-written because it is a dozen lines of MyHDL that must convert to Verilog
+Both occupancy counts (the credits, and each bank's entries) are thermometers, a
+shift register of ones that grows by one bit or shrinks by one: every bit depends on
+its two neighbours, an up/down enable and a direction, so no carry chain is in the
+loop, and the test a count needs (empty, or no credit left) is a single register bit
+(measured: binary up/down counters, two or three CCU2C and a mux behind 1.1 ns of
+routing, held the TP = 64 mat-vec to 220-242 MHz).
+
+Hand-written because it is a few dozen lines of MyHDL that must convert to Verilog
 Yosys maps to LUT RAM; no MyHDL library offers one.
 """
 
@@ -27,27 +33,60 @@ BANK = 16
 MAX_BANKS = 8
 
 
-def capacity(depth: int) -> int:
-    """FIFO slots for a ``depth``-stage pipeline: a power of two, at least two banks,
-    holding every beat in flight (depth stages, the FIFO write, the head register,
-    the credit's registered return), so II = 1."""
-    return max(2 * BANK, 1 << (depth + 3).bit_length())
+def _in_flight(depth: int) -> int:
+    """Beats a ``depth``-stage pipeline owes while one enters and one leaves each cycle:
+    the depth stages, the FIFO write, the head register, and the two cycles the
+    registered credit count lags (so II = 1)."""
+    return depth + 4
+
+
+def banks(depth: int) -> int:
+    """FIFO banks: a power of two, at least two, of BANK entries for each beat in flight."""
+    need = -(-_in_flight(depth) // BANK)
+    return max(2, 1 << (need - 1).bit_length())
+
+
+def credits(depth: int) -> int:
+    """Beats the unit may owe (taken, not yet handed out): those in flight, rounded up
+    to a multiple of the banks (a bank's RAM holds credits / banks - 1 of them, see
+    :func:`elastic_output`, so one credit more could overfill one)."""
+    n = banks(depth)
+    return n * -(-_in_flight(depth) // n)
 
 
 @block
-def _bank(clk, rst, write, data, pop, head, full):
-    """A BANK-deep FIFO whose head waits in a register (``head``, valid while ``full``):
-    the RAM is read at a registered address straight into that register."""
+def _thermometer(clk, rst, up, down, t):
+    """t holds a count as that many low ones: shifted up by ``up``, down by ``down``
+    (both at once: unchanged). A count of 0 is ``not t[0]``; of len(t), ``t[len - 1]``."""
+    n = len(t)
+
+    @always(clk.posedge)
+    def shift():
+        if rst:
+            t.next = 0
+        elif up != down:
+            if up:
+                t.next = concat(t[n - 1:0], True)
+            else:
+                t.next = t >> 1
+
+    return shift
+
+
+@block
+def _bank(clk, rst, write, data, turn, o_ready, head, full, *, entries):
+    """A BANK-deep FIFO holding at most ``entries``, whose head waits in a register
+    (``head``, valid while ``full``): the RAM is read at a registered address straight
+    into that register. ``turn``: the output reads this bank now, so ``o_ready`` pops it."""
     mem = [Signal(intbv(0)[len(data):]) for _ in range(BANK)]
     wr = Signal(intbv(0, min=0, max=BANK))
     rd = Signal(intbv(0, min=0, max=BANK))
-    level = Signal(intbv(0, min=0, max=BANK + 1))
-    nonempty = Signal(bool(0))
+    level = Signal(intbv(0)[entries:])       # entries in the RAM, a thermometer
     load = Signal(bool(0))
 
     @always_comb
     def refill():
-        load.next = nonempty and (pop or not full)
+        load.next = level[0] and (not full or (turn and o_ready))
 
     @always(clk.posedge)
     def fifo():
@@ -65,33 +104,21 @@ def _bank(clk, rst, write, data, pop, head, full):
             if load:
                 rd.next = (rd + 1) % BANK
                 full.next = 1
-            elif pop:
+            elif turn and o_ready:
                 full.next = 0
 
-    @always(clk.posedge)
-    def count():
-        if rst:
-            level.next = 0
-            nonempty.next = 0
-        elif write and not load:
-            level.next = level + 1
-            nonempty.next = 1
-        elif load and not write:
-            level.next = level - 1
-            nonempty.next = level != 1
-
-    return refill, fifo, count
+    return refill, fifo, _thermometer(clk, rst, write, load, level)
 
 
 @block
-def _turns(clk, rst, step, sel, banks):
-    """sel counts ``step``s modulo ``banks`` (round robin over the banks)."""
+def _turns(clk, rst, step, sel, count):
+    """sel counts ``step``s modulo ``count`` (round robin over the banks)."""
     @always(clk.posedge)
     def turn():
         if rst:
             sel.next = 0
         elif step:
-            sel.next = (sel + 1) % banks
+            sel.next = (sel + 1) % count
 
     return turn
 
@@ -102,35 +129,46 @@ def elastic_output(clk, rst, i_valid, i_ready, o_valid, o_ready, o_data, data, d
     (aligned to stage ``depth``) go, round robin, into banks of :func:`_bank` and
     out in the same order; latency depth + 2. Interleaving keeps every RAM read
     within one bank (no RAM-output mux; measured: a 64-deep single FIFO read path
-    limited the MLGRU to 197 MHz), and ``o_data`` is a mux of the head registers."""
-    cap = capacity(depth)
-    banks = cap // BANK
-    if banks > MAX_BANKS:
-        raise ValueError(f"a pipeline of depth {depth} needs {banks} FIFO banks; "
+    limited the MLGRU to 197 MHz), and ``o_data`` is a mux of the head registers.
+
+    The credit count lags the handshakes by a cycle each way (``took``, ``gave``:
+    the bank mux behind ``give`` stays out of its cycle; measured: it held the MLGRU
+    between registered ports to 190 MHz), so the input stops one credit early."""
+    limit = credits(depth)
+    nbanks = banks(depth)
+    if nbanks > MAX_BANKS:
+        raise ValueError(f"a pipeline of depth {depth} needs {nbanks} FIFO banks; "
                          f"the output mux takes at most {MAX_BANKS}")
     valid = Signal(intbv(0)[depth:])
-    owed = Signal(intbv(0, min=0, max=cap + 1))       # beats taken, not yet given
-    room = Signal(bool(1))
+    owed = Signal(intbv(0)[limit:])          # beats taken, not yet given: a thermometer
+    room = Signal(bool(0))
     take = Signal(bool(0))
+    took = Signal(bool(0))
     give = Signal(bool(0))
-    gave = Signal(bool(0))            # give, registered: the credit returns a cycle later
+    gave = Signal(bool(0))
     write = Signal(bool(0))
-    wsel = Signal(intbv(0, min=0, max=banks))
+    wsel = Signal(intbv(0, min=0, max=nbanks))
     rsel = Signal(intbv(0, min=0, max=MAX_BANKS))
-    writes = [Signal(bool(0)) for _ in range(banks)]
-    pops = [Signal(bool(0)) for _ in range(banks)]
-    heads = [Signal(intbv(0)[len(data):]) for _ in range(banks)]
-    fulls = [Signal(bool(0)) for _ in range(banks)]
-    bank_parts = [_bank(clk, rst, writes[j], data, pops[j], heads[j], fulls[j])
-                  for j in range(banks)]
-    steer = [_steer(write, wsel, j, writes[j]) for j in range(banks)] + \
-        [_steer(give, rsel, j, pops[j]) for j in range(banks)]
-    pad = heads + [heads[0]] * (MAX_BANKS - banks)
+    writes = [Signal(bool(0)) for _ in range(nbanks)]
+    ring = Signal(intbv(1)[nbanks:])          # rsel one-hot: no decoder before a bank's pop
+    turns = [ring(j) for j in range(nbanks)]
+    heads = [Signal(intbv(0)[len(data):]) for _ in range(nbanks)]
+    fulls = [Signal(bool(0)) for _ in range(nbanks)]
+    # round robin in and out: the banks hold within one beat of each other, at most
+    # limit / nbanks each, one of them in the head register unless the RAM holds one
+    # beat at most (a head emptied while the RAM was empty is refilled the cycle after
+    # the next write), so the RAM holds limit / nbanks - 1 at most
+    entries = max(limit // nbanks - 1, 1)
+    bank_parts = [_bank(clk, rst, writes[j], data, turns[j], o_ready, heads[j], fulls[j],
+                        entries=entries) for j in range(nbanks)]
+    steer = [_steer(write, wsel, j, writes[j]) for j in range(nbanks)]
+    pad = heads + [heads[0]] * (MAX_BANKS - nbanks)
     h0, h1, h2, h3, h4, h5, h6, h7 = pad
-    full_bits = ConcatSignal(*reversed(fulls + [fulls[0]] * (MAX_BANKS - banks)))
+    full_bits = ConcatSignal(*reversed(fulls + [fulls[0]] * (MAX_BANKS - nbanks)))
 
     @always_comb
     def handshake():
+        room.next = not owed[limit - 2]
         i_ready.next = room and not rst
         take.next = i_valid and room and not rst
         o_valid.next = full_bits[rsel]
@@ -172,22 +210,17 @@ def elastic_output(clk, rst, i_valid, i_ready, o_valid, o_ready, o_data, data, d
                 valid.next = concat(valid[depth - 1:0], take)
 
     @always(clk.posedge)
-    def credits():
-        # the bank mux behind give stays out of the counter's cycle (measured: it
-        # held the MLGRU between registered ports to 190 MHz)
+    def handshakes():
+        took.next = take
         gave.next = give and not rst
         if rst:
-            owed.next = 0
-            room.next = 1
-        elif take and not gave:
-            owed.next = owed + 1
-            room.next = owed != cap - 1
-        elif gave and not take:
-            owed.next = owed - 1
-            room.next = 1
+            ring.next = 1
+        elif give:
+            ring.next = concat(ring[nbanks - 1:0], ring[nbanks - 1])
 
-    return (bank_parts, steer, _turns(clk, rst, write, wsel, banks),
-            _turns(clk, rst, give, rsel, banks), handshake, output, stages, credits)
+    return (bank_parts, steer, _turns(clk, rst, write, wsel, nbanks),
+            _turns(clk, rst, give, rsel, nbanks), handshake, output, stages, handshakes,
+            _thermometer(clk, rst, took, gave, owed))
 
 
 @block

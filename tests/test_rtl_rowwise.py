@@ -77,6 +77,25 @@ def test_vector_table_myhdl_and_icarus(params, tmp_path):
     assert harness.run_icarus(SPEC, params, stim, tmp_path) == expected
 
 
+#: tiny formats whose every product fits a test: the rounding's carry, the clamp's
+#: four cases and (frac = 0) no rounding at all
+TINY = [{"numerics": {"rowwise": {"bits": 6, "frac": 2}, "sigmoid": {"input_range": 8}}},
+        {"numerics": {"rowwise": {"bits": 6, "frac": 0}, "sigmoid": {"input_range": 8}}}]
+
+
+@pytest.mark.parametrize("params", TINY, ids=["frac2", "frac0"])
+def test_mul_exhaustive_on_tiny_formats(params, tmp_path):
+    """Every pair of 6-bit operands through MUL (rtl.rowwise.round_saturate's clamp is
+    tested from the product's top bits and the low sum's carry), in MyHDL and Icarus."""
+    fx = fixed_of(params)
+    stim = [{"op": MUL, "a": a, "b": b, "c": 0}
+            for a in range(fx.lo, fx.hi + 1) for b in range(fx.lo, fx.hi + 1)]
+    expected = SPEC.golden(params, stim)
+    assert {y["y"] for y in expected} >= {fx.lo, fx.hi}
+    assert harness.simulate(SPEC, params, stim).outputs == expected
+    assert harness.run_icarus(SPEC, params, stim, tmp_path) == expected
+
+
 @pytest.mark.parametrize("params", [NARROW, NARROW_LUT], ids=["pwl", "lut"])
 def test_sigmoid_and_silu_exhaustive_on_narrow_format(params):
     """Every 12-bit input through SIGMOID and SILU in MyHDL."""
