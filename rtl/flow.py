@@ -1,18 +1,21 @@
 """Flow control shared by the stream units: valid bits of a pipeline that stalls as a whole.
 
-:func:`stream_ctrl` is the control of every fixed-latency pipeline: a shift
-register of valid bits advancing whenever the output is not held
-(``en = o_ready or not o_valid``). The row-wise pipelines use it as it is;
-:func:`readback` puts an address counter in front of it for the units that
-first store a whole vector and then re-read it through a pipeline (quantize and
-rmsnorm). Both of those had the same hand-written copy of this logic (valid bits
-va..vd or va..vf, a read index, an output count to n - 1); keeping it in one
-place keeps their handshakes identical and lets a fix reach both.
+:func:`stream_ctrl` is the control of a fixed-latency pipeline that stalls as a
+whole: a shift register of valid bits advancing whenever the output is not held
+(``en = o_ready or not o_valid``); the dequantiser uses it. :func:`readback`
+puts an address counter in front of :func:`rtl.elastic.elastic_output` for the
+units that first store a whole vector and then re-read it through a free-running
+pipeline (quantize and rmsnorm: their enable's fan-out limited their clock).
+Both of those had the same hand-written copy of this logic (valid bits, a read
+index, an output count to n - 1); keeping it in one place keeps their handshakes
+identical and lets a fix reach both.
 """
 
 from __future__ import annotations
 
 from myhdl import Signal, always, always_comb, block, concat, intbv
+
+from rtl.elastic import elastic_output
 
 
 @block
@@ -55,41 +58,46 @@ def stream_ctrl(clk, rst, i_valid, i_ready, o_valid, o_ready, en, depth):
 
 
 @block
-def readback(clk, rst, run, ridx, adv, o_valid, o_ready, done, *, n, depth):
-    """Re-read a stored ``n``-vector through a ``depth``-stage pipeline.
+def readback(clk, rst, run, ridx, o_valid, o_ready, o_data, data, done, *, n, depth):
+    """Re-read a stored ``n``-vector through a free-running ``depth``-stage pipeline.
 
-    While ``run`` is high, each advancing cycle (``adv = o_ready or not o_valid``)
+    While ``run`` is high, each cycle the output FIFO has room for the beat
     issues the next read address ``ridx`` = 0, 1, ..., n - 1; the unit's datapath
-    registers ``store[ridx]`` and its results on ``adv``, depth registers in all
-    up to the output, and :func:`stream_ctrl` carries the matching valid bits, the
-    last being ``o_valid``. ``done`` is high (combinationally) during the
-    handshake of the n-th output beat, when the unit leaves its emit phase; the
-    pipeline is then empty and the address counter is re-armed at 0, so the next
-    run starts on the cycle ``run`` rises, as an explicit start would.
+    registers ``store[ridx]`` and its results on every cycle, depth registers in
+    all up to ``data``, which :func:`rtl.elastic.elastic_output` takes into its
+    FIFO and gives out on ``o_valid``/``o_data``. ``done`` is a register, high for
+    the one cycle after the handshake of the n-th output beat, when the unit
+    leaves its emit phase; the pipeline is then empty and the address counter is
+    re-armed at 0, so the next run starts on the cycle ``run`` rises, as an
+    explicit start would.
     """
     issue = Signal(bool(1))
-    go = Signal(bool(0))
+    go, room, take = Signal(bool(0)), Signal(bool(0)), Signal(bool(0))
     ocnt = Signal(intbv(0, min=0, max=n))
-    ctrl = stream_ctrl(clk, rst, go, None, o_valid, o_ready, adv, depth)
+    ctrl = elastic_output(clk, rst, go, room, o_valid, o_ready, o_data, data, depth)
 
     @always_comb
     def status():
         go.next = run and issue
-        done.next = o_valid and o_ready and ocnt == n - 1
+        take.next = run and issue and room
 
     @always(clk.posedge)
     def count():
+        done.next = o_valid and o_ready and ocnt == n - 1 and not rst
         if rst or done:
             issue.next = 1
             ridx.next = 0
+        elif take:
+            if ridx == n - 1:
+                issue.next = 0
+            else:
+                ridx.next = ridx + 1
+        if rst:
             ocnt.next = 0
-        else:
-            if go and adv:
-                if ridx == n - 1:
-                    issue.next = 0
-                else:
-                    ridx.next = ridx + 1
-            if o_valid and o_ready:
+        elif o_valid and o_ready:
+            if ocnt == n - 1:
+                ocnt.next = 0
+            else:
                 ocnt.next = ocnt + 1
 
     return ctrl, status, count

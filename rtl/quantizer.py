@@ -10,7 +10,7 @@ own bank pointer, so the next vector loads while the last one is divided and
 emitted, and back to back an operation costs about n + 24 cycles at n = 64 (a
 bank is free again once it was loaded, divided and emitted: 2 II >= 2n + 47),
 not 2n + 45. The read-back path is pipelined: the bank read and its output
-register, y * recip in MULT18-sized registered pieces (:mod:`rtl.multiply`),
+register, y * recip on MULT18X18D blocks with their registers (:mod:`rtl.mult18`),
 rounding, clamp.
 """
 
@@ -19,11 +19,12 @@ from __future__ import annotations
 from functools import partial
 
 import numpy as np
-from myhdl import Signal, always, always_comb, block, intbv
+from myhdl import Signal, always, always_comb, block, concat, intbv
 
+from rtl.bram import READ_LATENCY, bram
 from rtl.divider import quotient_bits, reciprocal
 from rtl.flow import readback
-from rtl.multiply import depth, product
+from rtl.mult18 import product, product_latency, round_clamp
 from rtl.spec import UnitSpec, fixed_of, numerics_of
 from rtl.stream import Field, Layout
 
@@ -88,21 +89,30 @@ def quantize(clk, rst, i_valid, i_ready, i_data, o_valid, o_ready, o_data, *, n,
     ymax = 1 << (bits - 1)
     prod_bound = ymax << nb
 
-    # two banks of n values; per bank: full (a whole vector is in it) and divided
-    # (its reciprocal is ready); load, divider and emit each own one bank pointer
-    store = [Signal(intbv(0, min=-ymax, max=ymax)) for _ in range(2 * n)]
+    # two banks of n values (a bank's address is its number above the index, so no
+    # adder forms it); per bank: full (a whole vector is in it) and divided (its
+    # reciprocal is ready); load, divider and emit each own one bank pointer
+    half = max(2, 1 << (n - 1).bit_length())
     full, divd = Signal(intbv(0)[2:]), Signal(intbv(0)[2:])
     wbank, dbank, rbank = Signal(bool(0)), Signal(bool(0)), Signal(bool(0))
-    waddr = Signal(intbv(0, min=0, max=2 * n))
-    raddr = Signal(intbv(0, min=0, max=2 * n))
+    waddr = Signal(intbv(0, min=0, max=2 * half))
+    raddr = Signal(intbv(0, min=0, max=2 * half))
     y = Signal(intbv(0, min=-ymax, max=ymax))
+    # absmax in three registered steps: |y|, the running maximum (restarting at a
+    # vector's first beat: one compare deciding the register's enable), its copy
+    # m = max(absmax, 1) into the bank's amaxs; t1, f1, l1, b1: a beat, the
+    # vector's first, its last, its bank; l2, b2: the last beat and its bank a step later
     yabs = Signal(intbv(0, min=0, max=ymax + 1))
-    amax = Signal(intbv(0, min=0, max=ymax + 1))
-    biggest = Signal(intbv(0, min=0, max=ymax + 1))
+    t1, f1, l1, b1 = (Signal(bool(0)) for _ in range(4))
+    l2, b2 = Signal(bool(0)), Signal(bool(0))
+    amax = Signal(intbv(1, min=0, max=ymax + 1))
+    gap = Signal(intbv(0, min=-ymax - 1, max=ymax + 1))
     amaxs = [Signal(intbv(1, min=0, max=ymax + 1)) for _ in range(2)]
-    cnt = Signal(intbv(0, min=0, max=n))
+    cnt = Signal(intbv(0, min=0, max=half))
     take = Signal(bool(0))
-    # the divider works on bank dbank; it must see go low for a cycle between banks
+    # the divider works on bank dbank; it must see go low for a cycle between banks.
+    # go is a register (its conditions would reach every divider register); cool
+    # holds from taking a result until the divider has seen go low and dropped done
     m = Signal(intbv(1, min=0, max=ymax + 1))
     recip = Signal(intbv(0, min=0, max=1 << nb))
     recips = [Signal(intbv(0, min=0, max=1 << nb)) for _ in range(2)]
@@ -110,62 +120,64 @@ def quantize(clk, rst, i_valid, i_ready, i_data, o_valid, o_ready, o_data, *, n,
     divider = reciprocal(clk, rst, go, m, divided, recip, qmax=qmax, k=k)
     # read-back of bank rbank: read, its register, y * recip, rounding, clamp
     run = Signal(bool(0))
-    ridx = Signal(intbv(0, min=0, max=n))
-    adv = Signal(bool(0))
+    ridx = Signal(intbv(0, min=0, max=half))
     done = Signal(bool(0))
-    reader = readback(clk, rst, run, ridx, adv, o_valid, o_ready, done, n=n,
-                      depth=4 + depth(bits, nb))
     r_emit = Signal(intbv(0, min=0, max=1 << nb))
     m_emit = Signal(intbv(0, min=0, max=ymax + 1))
     rdata = Signal(intbv(0, min=-ymax, max=ymax))
-    rdata_r = Signal(intbv(0, min=-ymax, max=ymax))
+    store = bram(clk, take, waddr, y, raddr, rdata, depth=2 * half)
+    data = Signal(intbv(0)[len(o_data):])
+    reader = readback(clk, rst, run, ridx, o_valid, o_ready, o_data, data, done, n=n,
+                      depth=READ_LATENCY + 2 + product_latency(rdata, r_emit))
     prod = Signal(intbv(0, min=-prod_bound, max=prod_bound))
-    multiplier = product(clk, adv, rdata_r, r_emit, prod)
-    shifted = Signal(intbv(0, min=-(prod_bound >> k) - 1, max=(prod_bound >> k) + 1))
-    shifted_r = Signal(intbv(0, min=shifted.min, max=shifted.max))
+    multiplier = product(clk, rdata, r_emit, prod, fabric=True)
     qout = Signal(intbv(0, min=qmin, max=qmax + 1))
+    clamp = round_clamp(clk, prod, qout, k=k)
 
     @always_comb
     def comb():
         y.next = i_data[bits:].signed()
         take.next = i_valid and not full[wbank] and not rst
         i_ready.next = not full[wbank] and not rst
-        go.next = full[dbank] and not divd[dbank] and not cool
         run.next = divd[rbank]
 
     @always_comb
     def banks():
         m.next = amaxs[dbank]
-        if wbank:
-            waddr.next = cnt + n
-        else:
-            waddr.next = cnt
-        if rbank:
-            raddr.next = ridx + n
-        else:
-            raddr.next = ridx
+        waddr.next = concat(wbank, cnt)
+        raddr.next = concat(rbank, ridx)
 
-    @always_comb
+    @always(clk.posedge)
     def absval():
+        # max(|y|, 1): the running maximum is then absmax's floor m itself
         if y < 0:
             yabs.next = -y
+        elif y == 0:
+            yabs.next = 1
         else:
             yabs.next = y
+        t1.next = take
+        f1.next = take and cnt == 0
+        l1.next = take and cnt == n - 1
+        b1.next = wbank
+        l2.next = t1 and l1
+        b2.next = b1
 
     @always_comb
+    def compare():
+        """amax - |y|, negative when |y| is bigger: one carry chain (a ``>`` is cut into
+        LUT trees by ABC, measured 0.7 ns slower)."""
+        gap.next = amax - yabs
+
+    @always(clk.posedge)
     def running_max():
-        if yabs > amax:
-            biggest.next = yabs
-        else:
-            biggest.next = amax
-
-    @always_comb
-    def rounding():
-        shifted.next = (prod + (1 << (k - 1))) >> k
+        """Alone in its block, so that the compare is only the register's enable."""
+        if t1 and (f1 or gap < 0):
+            amax.next = yabs
 
     @always_comb
     def pack():
-        o_data.next = (m_emit << abits) | qout[abits:]
+        data.next = (m_emit << abits) | qout[abits:]
 
     @always(clk.posedge)
     def emitted():
@@ -176,11 +188,6 @@ def quantize(clk, rst, i_valid, i_ready, i_data, o_valid, o_ready, o_data, *, n,
         m_emit.next = amaxs[rbank]
 
     @always(clk.posedge)
-    def write():
-        if take:
-            store[waddr].next = y
-
-    @always(clk.posedge)
     def control():
         if rst:
             full.next = 0
@@ -189,23 +196,22 @@ def quantize(clk, rst, i_valid, i_ready, i_data, o_valid, o_ready, o_data, *, n,
             dbank.next = 0
             rbank.next = 0
             cnt.next = 0
-            amax.next = 0
             cool.next = 0
+            go.next = 0
         else:
             if take:
                 if cnt == n - 1:
                     cnt.next = 0
-                    amax.next = 0
                     full.next[wbank] = 1
-                    if biggest == 0:
-                        amaxs[wbank].next = 1
-                    else:
-                        amaxs[wbank].next = biggest
                     wbank.next = not wbank
                 else:
                     cnt.next = cnt + 1
-                    amax.next = biggest
-            cool.next = 0
+            if l2:
+                amaxs[b2].next = amax
+            # the last beat's absmax reaches amaxs two cycles after its bank is full
+            go.next = full[dbank] and not divd[dbank] and not cool and not l1 and not l2
+            if not divided:
+                cool.next = 0
             if divided and not cool:
                 recips[dbank].next = recip
                 divd.next[dbank] = 1
@@ -216,21 +222,8 @@ def quantize(clk, rst, i_valid, i_ready, i_data, o_valid, o_ready, o_data, *, n,
                 divd.next[rbank] = 0
                 rbank.next = not rbank
 
-    @always(clk.posedge)
-    def datapath():
-        if adv:
-            rdata.next = store[raddr]
-            rdata_r.next = rdata
-            shifted_r.next = shifted
-            if shifted_r > qmax:
-                qout.next = qmax
-            elif shifted_r < qmin:
-                qout.next = qmin
-            else:
-                qout.next = shifted_r
-
-    return (reader, divider, multiplier, comb, banks, absval, running_max, rounding, pack,
-            emitted, write, control, datapath)
+    return (reader, divider, store, multiplier, clamp, comb, banks, absval, compare, running_max,
+            pack, emitted, control)
 
 
 def build(params: dict):

@@ -7,9 +7,12 @@ sat(round_shift(sat(round_shift(x * r, rf)) * w, frac)).
 Every product goes into a full-width signal first, so no Verilog context width
 truncates it, and every multiply, wide add and shift has a register stage of its
 own (the exponent, the shift, each Newton product); x*x of the sum of squares,
-ss * round(2**k/n), x*r and z*w are cut into MULT18-sized registered pieces
-(:mod:`rtl.multiply`), and the stored vector's read has an output register, so
-one operation takes about 2n + 40 cycles.
+ss * round(2**k/n), x*r and z*w run on MULT18X18D blocks with their registers
+(:mod:`rtl.mult18`; pieces of three bits or less in the fabric), the sum of squares
+in two half-width accumulators (:func:`sum_of_squares`), each product's rounding
+and saturation in :func:`rtl.mult18.round_clamp`, and x and w are kept in block RAM
+read through the block's own output register (:mod:`rtl.bram`), so one operation
+takes about 2n + 70 cycles.
 """
 
 from __future__ import annotations
@@ -19,8 +22,9 @@ from functools import partial
 import numpy as np
 from myhdl import Signal, always, always_comb, block, concat, enum, intbv
 
+from rtl.bram import READ_LATENCY, bram
 from rtl.flow import readback
-from rtl.multiply import delayed, depth, product
+from rtl.mult18 import delay, product, product_latency, round_clamp
 from rtl.rsqrt import result_bound, rsqrt
 from rtl.spec import UnitSpec, fixed_of, numerics_of
 from rtl.stream import Field, Layout
@@ -92,60 +96,62 @@ def rmsnorm(clk, rst, i_valid, i_ready, i_data, o_valid, o_ready, o_data, *, n, 
     k = n.bit_length() + 16
     recip_n = round((1 << k) / n)
     eps_int = int(np.floor(eps * 4.0 ** frac + 0.5))
+    floor = max(eps_int, 1)
     ss_max = n * xmax * xmax
     v_max = max(((ss_max * recip_n + (1 << (k - 1))) >> k) + eps_int, 1)
     r_max = result_bound(frac, rf)
 
-    phase = enum("LOAD", "DRAIN", "SCALE", "ROUND", "MEAN", "RSQRT", "EMIT")
+    phase = enum("LOAD", "DRAIN", "SCALE", "ROUND", "MEAN", "FLOOR", "RSQRT", "EMIT",
+                 encoding="one_hot")
     state = Signal(phase.LOAD)
-    xs = [Signal(intbv(0, min=lo, max=hi + 1)) for _ in range(n)]
-    ws = [Signal(intbv(0, min=lo, max=hi + 1)) for _ in range(n)]
     x_in = Signal(intbv(0, min=lo, max=hi + 1))
     w_in = Signal(intbv(0, min=lo, max=hi + 1))
     # sum of squares: register x, x*x in pieces, accumulate; lv: a valid bit a stage
-    one = Signal(bool(0))
     xl = Signal(intbv(0, min=lo, max=hi + 1))
     sq = Signal(intbv(0, min=-xmax * xmax, max=xmax * xmax + 1))
-    squarer = product(clk, one, xl, xl, sq)
-    sq_depth = depth(bits, bits, True, True)
+    squarer = product(clk, xl, xl, sq, fabric=True)
+    sq_depth = product_latency(xl, xl)
     lv = Signal(intbv(0)[sq_depth + 1:])
+    drained = Signal(bool(1))       # lv == 0, as a register
     ss = Signal(intbv(0, min=0, max=ss_max + 1))
+    clear = Signal(bool(0))
+    summer = sum_of_squares(clk, clear, lv, sq, ss)
     cnt = Signal(intbv(0, min=0, max=n))
     # the mean: ss * round(2**k / n) in pieces (SCALE waits for it), then its rounding
     recip_c = Signal(intbv(0, min=0, max=recip_n + 1))
     msp = Signal(intbv(0)[len(ss) + len(recip_c):])     # the product's full width
-    scaler = product(clk, one, ss, recip_c, msp)
-    settle = Signal(intbv(0, min=0, max=depth(len(ss), len(recip_c), False, False) + 1))
+    scaler = product(clk, ss, recip_c, msp, fabric=True)
+    settle = Signal(intbv(0, min=0, max=product_latency(ss, recip_c) + 1))
     msp_r = Signal(intbv(0)[len(msp):])
     mean = Signal(intbv(0, min=0, max=v_max + 1))
     mean_r = Signal(intbv(0, min=0, max=v_max + 1))
-    v = Signal(intbv(0, min=0, max=v_max + 1))
+    v, v_c = (Signal(intbv(0, min=0, max=v_max + 1)) for _ in range(2))
+    zero = Signal(bool(0))
     go, ready = Signal(bool(0)), Signal(bool(0))
     r = Signal(intbv(0, min=0, max=r_max))
     root = rsqrt(clk, rst, go, v, ready, r, frac=frac, rf=rf, lut_bits=lut_bits,
                  newton=newton)
     # emit pipeline: read, its register, x*r (pieces), round, clamp, z*w (pieces),
     # round, clamp; w travels beside x*r
-    xr_depth, zw_depth = depth(bits, len(r), True, False), depth(bits, bits, True, True)
+    xa, wa, wd = (Signal(intbv(0, min=lo, max=hi + 1)) for _ in range(3))
+    xr_depth, zw_depth = product_latency(xa, r), product_latency(wa, wd)
     run = Signal(bool(0))
     ridx = Signal(intbv(0, min=0, max=n))
-    adv = Signal(bool(0))
     done = Signal(bool(0))
-    reader = readback(clk, rst, run, ridx, adv, o_valid, o_ready, done, n=n,
-                      depth=6 + xr_depth + zw_depth)
-    xa, xa_r = (Signal(intbv(0, min=lo, max=hi + 1)) for _ in range(2))
-    wa, wa_r, wd = (Signal(intbv(0, min=lo, max=hi + 1)) for _ in range(3))
+    load = Signal(bool(0))
+    xs = bram(clk, load, cnt, x_in, ridx, xa, depth=n)
+    ws = bram(clk, load, cnt, w_in, ridx, wa, depth=n)
+    data = Signal(intbv(0)[len(o_data):])
+    reader = readback(clk, rst, run, ridx, o_valid, o_ready, o_data, data, done, n=n,
+                      depth=READ_LATENCY + 4 + xr_depth + zw_depth)
     xr = Signal(intbv(0, min=-xmax * r_max, max=xmax * r_max))
-    scale_x = product(clk, adv, xa_r, r, xr)
-    w_delay = delayed(clk, adv, wa_r, wd, xr_depth + 2)
-    xr_s = Signal(intbv(0, min=-(xmax * r_max >> rf) - 1, max=(xmax * r_max >> rf) + 1))
-    xr_r = Signal(intbv(0, min=xr_s.min, max=xr_s.max))
+    scale_x = product(clk, xa, r, xr, fabric=True)
+    w_delay = delay(clk, wa, wd, xr_depth + 2)
     z = Signal(intbv(0, min=lo, max=hi + 1))
     zw = Signal(intbv(0, min=-xmax * xmax, max=xmax * xmax + 1))
-    scale_w = product(clk, adv, z, wd, zw)
-    zw_s = Signal(intbv(0, min=-(xmax * xmax >> frac) - 1, max=(xmax * xmax >> frac) + 2))
-    zw_r = Signal(intbv(0, min=zw_s.min, max=zw_s.max))
+    scale_w = product(clk, z, wd, zw, fabric=True)
     out = Signal(intbv(0, min=lo, max=hi + 1))
+    clamps = round_clamp(clk, xr, z, k=rf), round_clamp(clk, zw, out, k=frac)
 
     @always_comb
     def inputs():
@@ -157,49 +163,58 @@ def rmsnorm(clk, rst, i_valid, i_ready, i_data, o_valid, o_ready, o_data, *, n, 
 
     @always(clk.posedge)
     def constants():
-        """Constant operands, as registers (a signal must be driven to convert). They
-        start at 0 and take their value on the first edge, so a simulator sees them
+        """The constant operand, as a register (a signal must be driven to convert). It
+        starts at 0 and takes its value on the first edge, so a simulator sees it
         change: Icarus never runs a combinational slice of a register whose initial
         value is already the one it keeps."""
-        one.next = 1
         recip_c.next = recip_n
 
     @always_comb
     def rounding_mean():
-        mean.next = (msp_r + (1 << (k - 1))) >> k
-
-    @always_comb
-    def emit_rounding():
-        xr_s.next = (xr + (1 << (rf - 1))) >> rf
-        zw_s.next = (zw + (1 << (frac - 1))) >> frac
+        # (p + 2**(s-1)) >> s: the carry out of the s low bits is bit s - 1
+        mean.next = (msp_r >> k) + msp_r[k - 1]
 
     @always_comb
     def drive():
-        o_data.next = out[bits:]
-
-    @always(clk.posedge)
-    def store():
-        if state == phase.LOAD and i_valid:
-            xs[cnt].next = x_in
-            ws[cnt].next = w_in
+        data.next = out[bits:]
+        load.next = state == phase.LOAD and i_valid
 
     @always(clk.posedge)
     def squares():
         if rst:
             lv.next = 0
+            drained.next = 1
         else:
             lv.next = concat(lv[sq_depth:], state == phase.LOAD and i_valid)
+            drained.next = lv[sq_depth:] == 0 and not (state == phase.LOAD and i_valid)
             xl.next = x_in
+
+    @always(clk.posedge)
+    def mean_path():
+        """v = max(mean + eps, 1) from the registered product, on every cycle (ss holds
+        still from DRAIN to the end of EMIT; ROUND, MEAN and FLOOR wait for this): the
+        rounded mean, then mean + eps beside a zero test, then the floor (with eps of an
+        LSB or more, mean + eps >= 1 and the test is left out)."""
+        msp_r.next = msp
+        mean_r.next = mean
+        v_c.next = mean_r + eps_int
+        if eps_int == 0:
+            zero.next = mean_r == 0
+            if zero:
+                v.next = floor
+            else:
+                v.next = v_c
+        else:
+            v.next = v_c
 
     @always(clk.posedge)
     def control():
         if rst:
             state.next = phase.LOAD
             cnt.next = 0
-            ss.next = 0
+            clear.next = 1
         else:
-            if lv[sq_depth]:
-                ss.next = ss + sq
+            clear.next = 0
             if state == phase.LOAD:
                 if i_valid:
                     if cnt == n - 1:
@@ -208,55 +223,57 @@ def rmsnorm(clk, rst, i_valid, i_ready, i_data, o_valid, o_ready, o_data, *, n, 
                     else:
                         cnt.next = cnt + 1
             elif state == phase.DRAIN:
-                if lv == 0:
+                if drained:
                     state.next = phase.SCALE
                     settle.next = settle.max - 1
             elif state == phase.SCALE:
                 if settle == 0:
-                    msp_r.next = msp
                     state.next = phase.ROUND
                 else:
                     settle.next = settle - 1
             elif state == phase.ROUND:
-                mean_r.next = mean
                 state.next = phase.MEAN
             elif state == phase.MEAN:
-                if mean_r + eps_int > 1:
-                    v.next = mean_r + eps_int
-                else:
-                    v.next = 1
+                state.next = phase.FLOOR
+            elif state == phase.FLOOR:
                 state.next = phase.RSQRT
             elif state == phase.RSQRT:
                 if ready:
                     state.next = phase.EMIT
             elif done:
                 state.next = phase.LOAD
-                ss.next = 0
+                clear.next = 1
+
+    return (reader, root, squarer, summer, scaler, scale_x, w_delay, scale_w, inputs, constants,
+            rounding_mean, drive, squares, mean_path, control, xs, ws, clamps)
+
+
+@block
+def sum_of_squares(clk, clear, lv, sq, ss):
+    """ss = the sum of the squares sq on the cycles lv's top bit is high, since ``clear``:
+    the low half of each square (as wide as half of ss) and the rest summed in two
+    accumulators (two short carry chains: one of 53 bits held RMSNorm near 170 MHz),
+    then combined in a register, so ss follows the last square by two cycles."""
+    low = min(len(ss) // 2, len(sq) - 1)
+    low_max = ((1 << low) - 1) * (ss.max // max(sq.max - 1, 1) + 1)
+    lo = Signal(intbv(0, min=0, max=low_max + 1))
+    hi = Signal(intbv(0, min=0, max=(ss.max >> low) + 1))
+    top = len(lv) - 1
 
     @always(clk.posedge)
-    def datapath():
-        if adv:
-            xa.next = xs[ridx]
-            wa.next = ws[ridx]
-            xa_r.next = xa
-            wa_r.next = wa
-            xr_r.next = xr_s
-            if xr_r > hi:
-                z.next = hi
-            elif xr_r < lo:
-                z.next = lo
-            else:
-                z.next = xr_r
-            zw_r.next = zw_s
-            if zw_r > hi:
-                out.next = hi
-            elif zw_r < lo:
-                out.next = lo
-            else:
-                out.next = zw_r
+    def accumulate():
+        if clear:
+            lo.next = 0
+            hi.next = 0
+        elif lv[top]:
+            lo.next = lo + sq[low:]
+            hi.next = hi + (sq >> low)
 
-    return (reader, root, squarer, scaler, scale_x, w_delay, scale_w, inputs, constants,
-            rounding_mean, emit_rounding, drive, store, squares, control, datapath)
+    @always(clk.posedge)
+    def combine():
+        ss.next = ((hi + (lo >> low)) << low) | lo[low:]
+
+    return accumulate, combine
 
 
 def build(params: dict):

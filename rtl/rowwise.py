@@ -291,7 +291,7 @@ class Datapath:
 
 
 @block
-def _field_in(bus, sig, lo, width, signed):
+def _field(bus, sig, lo, width, signed):
     """sig = bus[lo + width : lo] (two's complement when ``signed``)."""
     hi = lo + width
     if signed:
@@ -303,6 +303,14 @@ def _field_in(bus, sig, lo, width, signed):
         def read():
             sig.next = bus[hi:lo]
     return read
+
+
+@block
+def unpack(bus, layout, sigs):
+    """Each field of ``layout`` from ``bus`` into its signal in ``sigs`` (name -> signal,
+    as :func:`field_signals` makes them): the inverse of :func:`pack`."""
+    return [_field(bus, sigs[f.name], layout.offsets[f.name], f.width, f.signed)
+            for f in layout.fields]
 
 
 def field_signals(layout: Layout) -> dict[str, Signal]:
@@ -337,8 +345,7 @@ def pipeline_unit(clk, rst, i_valid, i_ready, i_data, o_valid, o_ready, o_data, 
     datapath runs freely; :func:`rtl.elastic.elastic_output` keeps the handshake."""
     dp = Datapath(clk, numerics)
     fields = field_signals(in_layout)
-    unpackers = [_field_in(i_data, fields[f.name], in_layout.offsets[f.name], f.width,
-                           f.signed) for f in in_layout.fields]
+    unpackers = unpack(i_data, in_layout, fields)
     results = outputs(dp, {name: Value(sig, 0) for name, sig in fields.items()})
     depth = max(max(v.t for v in results), 1)
     sigs = [dp.at(v, depth) for v in results]

@@ -3,9 +3,12 @@
 A short sequence of states: find v's leading one, normalise v by an even shift to
 u, read the seed table of cosim.numerics.nonlinear at u's top bits, run the Newton
 steps y <- y * (3 - u*y^2) / 2 (square, term, step) and shift back with rounding.
-Each product is cut into MULT18-sized registered pieces (:mod:`rtl.multiply`) and
-its state waits the pieces' depth for it. Kept apart from :mod:`rtl.rmsnorm` so that its own
-vectors (tests/test_rtl_subblocks.py) check it against the golden model directly.
+Each product runs on MULT18X18D blocks with their registers (:mod:`rtl.mult18`) and
+its state waits the pieces' depth for it. For the clock, the leading one, the
+exponent, the normalising shift, the seed table and the final shift are registers
+computing on every cycle from registers, and the state that takes one waits a cycle.
+Kept apart from :mod:`rtl.rmsnorm` so that its own vectors (tests/test_rtl_subblocks.py)
+check it against the golden model directly.
 """
 
 from __future__ import annotations
@@ -13,7 +16,47 @@ from __future__ import annotations
 from myhdl import Signal, always, always_comb, block, enum, intbv
 
 from cosim.numerics.nonlinear import rsqrt_seeds
-from rtl.multiply import depth, is_signed, product, result
+from rtl.mult18 import product, product_latency, result
+
+#: bits of v one leading-one finder looks at (its result registered, then combined)
+CHUNK = 8
+
+
+@block
+def _chunk_lead(clk, v, lo, width, found, pos):
+    """found <= v[lo + width : lo] != 0; pos <= lo + 1 + its leading one's index."""
+    @always(clk.posedge)
+    def find():
+        found.next = 0
+        pos.next = 0
+        for i in range(width):
+            if v[lo + i]:
+                found.next = 1
+                pos.next = lo + i + 1
+
+    return find
+
+
+@block
+def _highest(found, pos, prev, out):
+    """out = pos when found, else prev (one link of the chunks' priority chain)."""
+    @always_comb
+    def pick():
+        if found:
+            out.next = pos
+        else:
+            out.next = prev
+
+    return pick
+
+
+@block
+def _register(clk, x, y):
+    @always(clk.posedge)
+    def reg():
+        y.next = x
+
+    return reg
 
 
 def result_bound(frac: int, rf: int) -> int:
@@ -26,7 +69,7 @@ def rsqrt(clk, rst, go, v, done, r, *, frac, rf, lut_bits, newton):
     """r = FixedPoint.rsqrt(v), v >= 1 held while ``go`` is high.
 
     When ``go`` rises the sequence starts; ``done`` rises with r valid and stays
-    high until ``go`` falls, which re-arms the block. It takes newton * 3 * (d + 1) + 7
+    high until ``go`` falls, which re-arms the block. It takes newton * 3 * (d + 1) + 17
     cycles, d the depth of the widest of its products.
     """
     vbits = max((v.max - 1).bit_length(), 1)
@@ -36,14 +79,26 @@ def rsqrt(clk, rst, go, v, done, r, *, frac, rf, lut_bits, newton):
     e_lo, e_hi = -(m // 2) - 1, max(vbits - m, 0) // 2 + 1
     sh_off = m // 2 - frac
     e_top = (vbits - 1 - m) >> 1
+    top_amt, top_neg = abs(2 * e_top), e_top < 0
 
     phase = enum("IDLE", "LEAD", "EXPONENT", "NORM", "SEED", "SQUARE", "TERM", "STEP",
-                 "ROUND", "FINAL", "DONE")
+                 "ROUND", "FINAL", "DONE",
+                 encoding="one_hot")
     state = Signal(phase.IDLE)
     # v's leading one, 1-based (wide enough to compare with m + 2)
     lead = Signal(intbv(0, min=0, max=max(vbits, m + 2) + 1))
     lead_r = Signal(intbv(0, min=0, max=lead.max))
     e_c = Signal(intbv(0, min=e_lo, max=e_hi))
+    above = Signal(bool(0))
+    lmax = max(vbits, m + 2)
+    up = Signal(intbv(0, min=((-1 - m) >> 1) - 1, max=max((lmax - 1 - m) >> 1, 0) + 1))
+    down = Signal(intbv(0, min=min((m + 2 - lmax) >> 1, 0) - 1, max=((m + 2) >> 1) + 1))
+    # |2e| and e < 0, so the normalising shift needs no negation or compare
+    amt_c, amt = (Signal(intbv(0, min=0, max=2 * max(-e_lo, e_hi) + 1)) for _ in range(2))
+    neg_c, neg, neg_a = Signal(bool(0)), Signal(bool(0)), Signal(bool(0))
+    u_a, u_b = (Signal(intbv(0, min=0, max=max(v.max, 1 << (m + 2)))) for _ in range(2))
+    mid, fine, fine_a = Signal(intbv(0)[4:]), Signal(intbv(0)[3:]), Signal(intbv(0)[3:])
+    neg_b = Signal(bool(0))
     u_c = Signal(intbv(0, min=0, max=1 << (m + 2)))
     e = Signal(intbv(0, min=e_lo, max=e_hi))
     u = Signal(intbv(0, min=0, max=1 << (m + 2)))
@@ -55,115 +110,203 @@ def rsqrt(clk, rst, go, v, done, r, *, frac, rf, lut_bits, newton):
     uy = result(u, y2)
     t = Signal(intbv(0, min=-((1 << (m + 2)) * y2.max >> m) - 1, max=(3 << rf) + 1))
     yt = result(y, t)
-    always_on = Signal(bool(0))     # 1 from the first edge
-    multipliers = [product(clk, always_on, x, z, out) for x, z, out in
-                   ((y, y, yy), (u, y2, uy), (y, t, yt))]
-    wait = max(depth(len(x), len(z), is_signed(x), is_signed(z))
-               for x, z in ((y, y), (u, y2), (y, t)))
+    multipliers = [product(clk, x, z, out, fabric=True)
+                   for x, z, out in ((y, y, yy), (u, y2, uy), (y, t, yt))]
+    # v's leading one in two registered steps: per chunk of CHUNK bits, then the highest
+    chunks = range(0, vbits, CHUNK)
+    founds = [Signal(bool(0)) for _ in chunks]
+    poss = [Signal(intbv(0, min=0, max=lead.max)) for _ in chunks]
+    finders = [_chunk_lead(clk, v, lo, min(CHUNK, vbits - lo), founds[j], poss[j])
+               for j, lo in enumerate(chunks)]
+    links = [Signal(intbv(0, min=0, max=lead.max)) for _ in chunks]
+    finders += [_highest(founds[0], poss[0], poss[0], links[0])]
+    finders += [_highest(founds[j], poss[j], links[j - 1], links[j]) for j in range(1, len(links))]
+    finders.append(_register(clk, links[-1], lead))
+    wait = max(product_latency(x, z) for x, z in ((y, y), (u, y2), (y, t)))
     hold = Signal(intbv(0, min=0, max=wait + 1))
+    holding = Signal(bool(0))       # hold != 0, as a register of its own
     steps = Signal(intbv(0, min=0, max=newton + 1))
     sh = Signal(intbv(0, min=e_lo + sh_off - 1, max=e_hi + sh_off + 1))
-    # y plus the rounding half of the final shift
+    # y plus the rounding half of the final shift; that half; the shifted result
     yr = Signal(intbv(0, min=-ymax, max=ymax + (1 << max(sh.max - 2, 0))))
+    half = Signal(intbv(0, min=0, max=(1 << max(sh.max - 2, 0)) + 1))
+    r_c = Signal(intbv(0, min=r.min, max=r.max))
+    # sh > 0, sh and -sh as registers (sh is set long before ROUND)
+    pos, pos_a, pos_b = Signal(bool(0)), Signal(bool(0)), Signal(bool(0))
+    part_a, part_b = Signal(intbv(0)[3:]), Signal(intbv(0)[2:])
+    r_a, r_b = (Signal(intbv(0, min=min(yr.min, 0), max=max(yr.max, r.max))) for _ in range(2))
+    shf = Signal(intbv(0, min=0, max=max(sh.max, -sh.min + 1, 2)))
+    shm = Signal(intbv(0, min=sh.min - 1, max=sh.max))
 
-    @always_comb
-    def leading_one():
-        lead.next = 0
-        for i in range(vbits):
-            if v[i]:
-                lead.next = i + 1
 
-    @always_comb
+    @always(clk.posedge)
     def exponent():
-        if lead_r > m:
-            e_c.next = (lead_r - 1 - m) >> 1
+        """e in two registered steps: both candidates and the test, then the choice
+        (one carry chain a step)."""
+        above.next = lead_r > m
+        up.next = (lead_r - 1 - m) >> 1
+        down.next = (m + 2 - lead_r) >> 1
+        if above:
+            e_c.next = up
+            amt_c.next = up << 1
+            neg_c.next = 0
         else:
-            e_c.next = -((m + 2 - lead_r) >> 1)
+            e_c.next = -down
+            amt_c.next = down << 1
+            neg_c.next = 1
 
-    @always_comb
+    @always(clk.posedge)
     def normalise():
-        if e >= 0:
-            u_c.next = v >> (2 * e)
+        """v shifted by 2e in three registered steps, by amt's multiple of 16, its 8 and
+        the rest (each step carries the amount it was given, so the steps stay in range)."""
+        if neg:
+            u_a.next = v << (amt & ~15)
         else:
-            u_c.next = v << (-2 * e)
+            u_a.next = v >> (amt & ~15)
+        mid.next = amt & 8
+        fine_a.next = amt & 7
+        neg_a.next = neg
+        if neg_a:
+            u_b.next = u_a << mid
+        else:
+            u_b.next = u_a >> mid
+        fine.next = fine_a
+        neg_b.next = neg_a
+        if neg_b:
+            u_c.next = u_b << fine
+        else:
+            u_c.next = u_b >> fine
 
     @always_comb
     def lookup():
         index.next = u >> (m + 2 - lut_bits)
 
-    @always_comb
+    @always(clk.posedge)
     def rom():
         seed.next = seeds[index]
 
     @always(clk.posedge)
-    def constant():
-        """The products' enable, as a register: a signal must be driven to convert."""
-        always_on.next = 1
+    def final_shift():
+        """The rounding half in two registered steps (sh is set long before ROUND), and
+        the final shift in three, taken only in FINAL (its wait cycles), where yr and sh
+        are the run's."""
+        pos.next = sh > 0
+        shm.next = sh - 1
+        if sh > 0:
+            shf.next = sh
+        else:
+            shf.next = -sh
+        if pos:
+            half.next = 1 << shm
+        else:
+            half.next = 0
+        if state == phase.FINAL:
+            # by the multiple of 8, then by 4 or 0, then by the rest; each step carries
+            # the amount and direction it was given, so a step never meets a stale one
+            if pos:
+                r_a.next = yr >> (shf & ~7)
+            else:
+                r_a.next = yr << (shf & ~7)
+            part_a.next = shf & 7
+            pos_a.next = pos
+            if pos_a:
+                r_b.next = r_a >> (part_a & 4)
+            else:
+                r_b.next = r_a << (part_a & 4)
+            part_b.next = part_a & 3
+            pos_b.next = pos_a
+            if pos_b:
+                r_c.next = r_b >> part_b
+            else:
+                r_c.next = r_b << part_b
 
     @always_comb
     def status():
         done.next = state == phase.DONE
 
     @always(clk.posedge)
+    def steps_free():
+        """What the states only wait for, on every cycle (their sources hold still while
+        a state waits; fewer registers hang on the state and its enables)."""
+        lead_r.next = lead
+        u.next = u_c
+        sh.next = e + sh_off
+        y2.next = yy >> rf
+        t.next = (3 << rf) - (uy >> m)
+        yr.next = y + half
+
+    @always(clk.posedge)
     def sequence():
         if rst:
             state.next = phase.IDLE
             e.next = e_top
+            amt.next = top_amt
+            neg.next = top_neg
         elif state == phase.IDLE:
             # the largest exponent keeps v >> 2e in range until the real one arrives
             e.next = e_top
+            amt.next = top_amt
+            neg.next = top_neg
             if go:
+                hold.next = 1           # v's leading one takes two registers
+                holding.next = 1
                 state.next = phase.LEAD
+        elif holding:
+            hold.next = hold - 1        # a registered result or a product settles
+            holding.next = hold != 1
         elif state == phase.LEAD:
-            lead_r.next = lead
+            hold.next = 2
+            holding.next = 1
             state.next = phase.EXPONENT
         elif state == phase.EXPONENT:
             e.next = e_c
+            amt.next = amt_c
+            neg.next = neg_c
+            hold.next = 3
+            holding.next = 1
             state.next = phase.NORM
         elif state == phase.NORM:
-            u.next = u_c
+            hold.next = 1
+            holding.next = 1
             state.next = phase.SEED
         elif state == phase.SEED:
             y.next = seed
             steps.next = newton
-            sh.next = e + sh_off
             hold.next = wait
+            holding.next = 1
             if newton > 0:
                 state.next = phase.SQUARE
             else:
                 state.next = phase.ROUND
-        elif hold != 0:
-            hold.next = hold - 1        # a product's pieces settle
         elif state == phase.SQUARE:
-            y2.next = yy >> rf
             hold.next = wait
+            holding.next = 1
             state.next = phase.TERM
         elif state == phase.TERM:
-            t.next = (3 << rf) - (uy >> m)
             hold.next = wait
+            holding.next = 1
             state.next = phase.STEP
         elif state == phase.STEP:
             y.next = yt >> (rf + 1)
             hold.next = wait
+            holding.next = 1
             if steps == 1:
                 state.next = phase.ROUND
             else:
                 steps.next = steps - 1
                 state.next = phase.SQUARE
         elif state == phase.ROUND:
-            if sh > 0:
-                yr.next = y + (1 << (sh - 1))
-            else:
-                yr.next = y
+            hold.next = 3
+            holding.next = 1
             state.next = phase.FINAL
         elif state == phase.FINAL:
-            if sh > 0:
-                r.next = yr >> sh
-            else:
-                r.next = yr << (-sh)
+            r.next = r_c
             state.next = phase.DONE
         elif not go:
             state.next = phase.IDLE
             e.next = e_top
+            amt.next = top_amt
+            neg.next = top_neg
 
-    return multipliers, leading_one, exponent, normalise, lookup, rom, constant, status, sequence
+    return (multipliers, finders, exponent, normalise, lookup, rom, final_shift, status, steps_free,
+            sequence)

@@ -6,6 +6,8 @@ a mutant of the rounding that the bench catches, and its latency, the number
 the accelerator's timing model takes, equal to the depth its widths imply.
 """
 
+import re
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -62,3 +64,20 @@ def test_latency_is_the_depth_of_its_widths(params):
     stim = SPEC.random_stimulus(params, np.random.default_rng(0), 1)
     assert harness.simulate(SPEC, params, stim).latency == \
         depth(num.accumulator_bits, num.rowwise.bits + num.scale_bits)
+
+
+@pytest.mark.parametrize("ce_wired", [True, False], ids=["primitive", "ce-mutant"])
+def test_mult18x18d_clock_enables_in_icarus(ce_wired, tmp_path):
+    """The Verilog Yosys synthesises (MULT18X18D instances, their clock enable the stalling
+    pipeline's) equals the golden model in Icarus under back-pressure; with the blocks'
+    clock enables tied high the bench fails."""
+    from test_rtl_rowwise import mult18x18d_model
+    params = SPEC.with_defaults({})
+    stim = SPEC.random_stimulus(params, np.random.default_rng(5), 80) + SPEC.edge_stimulus(params)
+    text = harness.verilog(SPEC, params)
+    assert len(re.findall(r"\.CE0\((?!1'b1)", text)) == text.count("MULT18X18D ") > 0
+    if not ce_wired:
+        text = re.sub(r"\.CE0\([^)]*\)", ".CE0(1'b1)", text)
+    text = "`define SYNTHESIS\n" + text + mult18x18d_model()
+    out = harness.run_icarus(SPEC, params, stim, tmp_path, backpressure=2, text=text)
+    assert (out == SPEC.golden(params, stim)) is ce_wired

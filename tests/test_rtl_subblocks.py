@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 from myhdl import ResetSignal, Signal, StopSimulation, block, delay, instance, intbv
 
-from rtl import matvec, multiply
+from rtl import matvec, mult18
 from rtl.divider import quotient_bits, reciprocal
 from rtl.rsqrt import result_bound, rsqrt
 from rtl.spec import fixed_of
@@ -178,30 +178,26 @@ def test_ternary_tree_sums_every_beat(tp, stages, abits):
     assert seen == expected
 
 
-@pytest.mark.parametrize("a_bits, b_bits, b_signed", [
-    (24, 39, False), (18, 17, False), (12, 20, False), (32, 63, False), (5, 4, False),
-    (24, 24, True), (18, 18, True), (53, 17, False)])
-def test_split_product_equals_the_product_through_stalls(a_bits, b_bits, b_signed):
-    """a * b of a signed and an unsigned or signed operand leaves the piece products and
-    adder tree ``depth`` enabled edges later, whatever cycles the enable is low; extremes
-    first."""
+def product_run(a_bits: int, b_bits: int, b_signed: bool, fabric: bool) -> tuple[list, list]:
+    """(products seen, products expected) of mult18.product on a signed a and an unsigned or
+    signed b through random stalls: extremes first, then random pairs."""
     rng = random.Random(a_bits * 100 + b_bits)
     lo, hi = -(1 << (a_bits - 1)), (1 << (a_bits - 1)) - 1
     blo, top = (-(1 << (b_bits - 1)), (1 << (b_bits - 1)) - 1) if b_signed else \
         (0, (1 << b_bits) - 1)
     pairs = [(lo, top), (hi, top), (lo, blo), (hi, blo), (-1, 1), (hi, 1)]
     pairs += [(rng.randint(lo, hi), rng.randint(blo, top)) for _ in range(60)]
-    d = multiply.depth(a_bits, b_bits, True, b_signed)
     clk, en = Signal(bool(0)), Signal(bool(0))
     a = Signal(intbv(0, min=lo, max=hi + 1))
     b = Signal(intbv(0, min=blo, max=top + 1)) if b_signed else Signal(intbv(0)[b_bits:])
+    d = mult18.product_latency(a, b)
     ends = [x * y for x in (lo, hi) for y in (blo, top)]
     p = Signal(intbv(0, min=min(ends) - 1, max=max(ends) + 1))
     taken, seen = [], []
 
     @block
     def bench():
-        dut = multiply.product(clk, en, a, b, p)
+        dut = mult18.product(clk, a, b, p, en, fabric=fabric)
 
         clock = ticking(clk)
         @instance
@@ -222,4 +218,76 @@ def test_split_product_equals_the_product_through_stalls(a_bits, b_bits, b_signe
         return dut, clock, drive
 
     run_bench(bench)
-    assert seen == [x * y for x, y in taken[:len(taken) - d + 1]]
+    return seen, [x * y for x, y in taken[:len(taken) - d + 1]]
+
+
+PRODUCTS = [(24, 39, False), (18, 17, False), (12, 20, False), (32, 63, False), (5, 4, False),
+            (24, 24, True), (18, 18, True), (53, 17, False), (19, 19, True), (53, 18, False),
+            (20, 36, False), (19, 21, True)]
+
+
+@pytest.mark.parametrize("fabric", [False, True], ids=["blocks", "fabric"])
+@pytest.mark.parametrize("a_bits, b_bits, b_signed", PRODUCTS)
+def test_split_product_equals_the_product_through_stalls(a_bits, b_bits, b_signed, fabric):
+    """a * b leaves the piece products and adder tree ``depth`` enabled edges later,
+    whatever cycles the enable is low, with the pieces of at most mult18.SMALL bits on
+    multiplier blocks or (``fabric``) in the fabric."""
+    seen, expected = product_run(a_bits, b_bits, b_signed, fabric)
+    assert seen == expected
+
+
+def test_fabric_product_bench_fails_on_a_mutant(monkeypatch):
+    """A signed small piece's top row added instead of subtracted: the bench sees it
+    (a wrong product, or a sum out of its signal's range)."""
+    term = mult18._term
+
+    @block
+    def added(x, s, bit, negate, t):
+        return term(x, s, bit, False, t)
+
+    monkeypatch.setattr(mult18, "_term", added)
+    try:
+        seen, expected = product_run(19, 19, True, True)
+        caught = seen != expected
+    except ValueError:          # or a sum leaves its signal's range
+        caught = True
+    assert caught
+
+
+
+@pytest.mark.parametrize("k, bits", [(4, 8), (1, 4), (16, 24)])
+def test_round_clamp_saturates_the_rounded_product(k, bits):
+    """clamp(round_shift(p, k)) two cycles later, at every rounding offset around both
+    ends of q's range (where p >> k just fits or not, and p >> k == qmax with the
+    rounding bit set), and at random."""
+    qmax, qmin = (1 << (bits - 1)) - 1, -(1 << (bits - 1))
+    bound = (qmax + 4) << (k + 2)
+    offsets = sorted({0, 1, (1 << k) >> 1, ((1 << k) >> 1) - 1, (1 << k) - 1} - {-1})
+    values = [(p << k) + o for p in (*range(qmin - 3, qmin + 3), -1, 0, 1,
+                                     *range(qmax - 3, qmax + 3)) for o in offsets]
+    rng = random.Random(k)
+    values += [-bound, bound - 1] + [rng.randrange(-bound, bound) for _ in range(200)]
+    clk = Signal(bool(0))
+    prod = Signal(intbv(0, min=-bound, max=bound))
+    q = Signal(intbv(0, min=qmin, max=qmax + 1))
+    seen = []
+
+    @block
+    def bench():
+        dut = mult18.round_clamp(clk, prod, q, k=k)
+        clock = ticking(clk)
+
+        @instance
+        def drive():
+            for v in values + [0]:
+                prod.next = v
+                yield clk.posedge
+                yield delay(1)
+                seen.append(int(q))
+            raise StopSimulation
+
+        return dut, clock, drive
+
+    run_bench(bench)
+    expected = [min(max((v + (1 << (k - 1))) >> k, qmin), qmax) for v in values]
+    assert seen[1:len(values) + 1] == expected

@@ -205,7 +205,8 @@ def assert_bench_catches(spec, params: dict, old: str, new: str, bp, tmp_path,
 #: Verilog text mutations of the double-buffered quantiser (n = 4): faults only
 #: back-to-back vectors, or back-pressure while a bank is emitted, can show
 QUANTIZE_MUTANTS = {
-    "emits bank 0 always": ("        raddr = (ridx + 4);", "        raddr = ridx;", None),
+    "emits bank 0 always": ("assign raddr = {rbank, ridx};", "assign raddr = {1'b0, ridx};",
+                            None),
     "loads into a full bank": ("assign take = (i_valid && (!full[wbank]) && (!rst));",
                                "assign take = (i_valid && (!rst));", 5),
 }

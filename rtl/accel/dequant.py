@@ -14,7 +14,8 @@ limited by one MULT18X18D between registers):
 1. acc, gain and shm1 registered;
 2. partial products of MULT18-sized pieces, each one MULT18X18D between
    registers, and
-3. their registered adder tree (both :func:`rtl.multiply.product`);
+3. their registered adder tree (both :func:`rtl.mult18.product`, on the handshake's
+   enable);
 4. the shift by shm1's high bits (a multiple of 8), then by its low three bits;
 5. the rounding increment, then the saturation into the output register.
 
@@ -30,18 +31,24 @@ import numpy as np
 from myhdl import Signal, always, always_comb, block, concat, intbv
 
 from cosim.numerics.fixed import WeightScale
-from rtl import multiply
 from rtl.accel.encode import SHIFT_BITS
 from rtl.flow import stream_ctrl
-from rtl.rowwise import _field_in, field_signals, pack
+from rtl.mult18 import delay, product, product_latency, result
+from rtl.rowwise import field_signals, pack, unpack
 from rtl.spec import UnitSpec, fixed_of, numerics_of
 from rtl.stream import Field, Layout
+
+
+def _operands(accbits: int, gainbits: int) -> tuple[Signal, Signal]:
+    """The product's registered operands: a signed row sum and an unsigned gain."""
+    return (Signal(intbv(0, min=-(1 << (accbits - 1)), max=1 << (accbits - 1))),
+            Signal(intbv(0)[gainbits:]))
 
 
 def depth(accbits: int, gainbits: int) -> int:
     """Registers from a beat to its result: inputs, the split product, two shifts,
     rounding and saturation."""
-    return 1 + multiply.depth(accbits, gainbits, True, False) + 4
+    return 1 + product_latency(*_operands(accbits, gainbits)) + 4
 
 
 def _signal(lo: int, hi: int) -> Signal:
@@ -59,20 +66,17 @@ def dequant(clk, rst, i_valid, i_ready, acc, gain, shm1, o_valid, o_ready, y):
                          depth(accbits, gainbits))]
 
     # 1. registered inputs; shm1 follows the product's stages
-    acc_r, gain_r = Signal(intbv(0, min=acc.min, max=acc.max)), Signal(intbv(0)[gainbits:])
-    sh = [Signal(intbv(0)[len(shm1):])
-          for _ in range(1 + multiply.depth(accbits, gainbits, True, False))]
-    insts += [multiply.register(clk, en, acc, acc_r), multiply.register(clk, en, gain, gain_r),
-              multiply.register(clk, en, shm1, sh[0])]
-    insts += [multiply.register(clk, en, sh[k], sh[k + 1]) for k in range(len(sh) - 1)]
+    acc_r, gain_r = _operands(accbits, gainbits)
+    shc = Signal(intbv(0)[len(shm1):])
+    insts += [delay(clk, acc, acc_r, 1, en), delay(clk, gain, gain_r, 1, en),
+              delay(clk, shm1, shc, 1 + product_latency(acc_r, gain_r), en)]
 
-    # 2-3. the product on registered MULT18-sized pieces and a registered adder tree
-    prod = multiply.result(acc_r, gain_r)
-    insts.append(multiply.product(clk, en, acc_r, gain_r, prod))
+    # 2-3. the product on MULT18X18D blocks and a registered adder tree
+    prod = result(acc_r, gain_r)
+    insts.append(product(clk, acc_r, gain_r, prod, en))
     plo, phi = prod.min, prod.max - 1
 
     # 4. shift right by shm1, in two registered steps
-    shc = sh[-1]
     coarse = Signal(intbv(0)[len(shm1):])
     t1, t = _signal(plo, phi), _signal(plo, phi)
     fine = Signal(intbv(0)[3:])
@@ -178,10 +182,8 @@ def build(params: dict):
     def unit(clk, rst, i_valid, i_ready, i_data, o_valid, o_ready, o_data):
         f = field_signals(layout)
         y = Signal(intbv(0, min=-(1 << (bits - 1)), max=1 << (bits - 1)))
-        fields = [_field_in(i_data, f[x.name], layout.offsets[x.name], x.width, x.signed)
-                  for x in layout.fields]
-        return fields, pack(o_data, [y]), dequant(clk, rst, i_valid, i_ready, f["acc"],
-                                                  f["gain"], f["shm1"], o_valid, o_ready, y)
+        return unpack(i_data, layout, f), pack(o_data, [y]), dequant(
+            clk, rst, i_valid, i_ready, f["acc"], f["gain"], f["shm1"], o_valid, o_ready, y)
 
     return unit
 
