@@ -14,7 +14,8 @@ import pytest
 from myhdl import ResetSignal, Signal, StopSimulation, block, delay, instance, intbv
 
 from rtl import matvec, mult18
-from rtl.divider import quotient_bits, reciprocal
+from rtl.ccu2c import _ripple
+from rtl.divider import STEP_INIT, quotient_bits, reciprocal
 from rtl.rsqrt import result_bound, rsqrt
 from rtl.spec import fixed_of
 
@@ -119,6 +120,16 @@ def test_divider_sub_block_matches_the_quantisers_reciprocal(numerics):
     recip = Signal(intbv(0, min=0, max=1 << quotient_bits(fx.qmax, fx.recip_frac)))
     assert run_go_done(make, values, m, recip) == [(fx.qmax << fx.recip_frac) // v
                                                     for v in values]
+
+
+def test_divider_step_cells_add_or_subtract_m():
+    """a + m when the sign is set, a - m when not, the chain holding m - 1 and its
+    carry-in the sign, for every 5-bit a and m - 1 (the cells' INIT, bit by bit)."""
+    init = int(STEP_INIT.split("'h")[1], 16)
+    for a in range(-16, 16):
+        for m_less in range(16):
+            assert _ripple(init, a, m_less, 1, 1, 1, 6) == a + m_less + 1
+            assert _ripple(init, a, m_less, 0, 1, 0, 6) == a - m_less - 1
 
 
 @pytest.mark.parametrize("tp, stages, abits", [(2, 1, 8), (8, 0, 8), (16, 2, 4), (64, 6, 16)])
