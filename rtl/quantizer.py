@@ -15,6 +15,7 @@ n = 64: a bank is free again once it was loaded, divided and emitted), not
 register, y * recip on MULT18X18D blocks with their registers
 (:mod:`rtl.mult18`), rounding, clamp.
 """
+
 from __future__ import annotations
 
 from functools import partial
