@@ -9,7 +9,7 @@ with the default numerics), then reads the bank back and emits
 q = clamp(round_shift(y * recip, K), qmin, qmax) with m in every output beat.
 Double-buffered: loading, dividing and emitting each follow their own bank
 pointer, so the next vector loads while the last one is divided and emitted,
-and back to back an operation costs about n + 28 cycles (measured 92.5 at
+and back to back an operation costs about n + 29 cycles (measured 92.9 at
 n = 64: a bank is free again once it was loaded, divided and emitted), not
 2n + 45. The read-back path is pipelined: the bank read and its output
 register, y * recip on MULT18X18D blocks with their registers
@@ -124,11 +124,14 @@ def quantize(clk, rst, i_valid, i_ready, i_data, o_valid, o_ready, o_data, *, n,
     odd_wins = Signal(bool(0))
     amaxs = [Signal(intbv(1, min=0, max=ymax + 1)) for _ in range(2)]
     cnt = Signal(intbv(0, min=0, max=half))
-    take = Signal(bool(0))
+    # take: a beat is taken; offer: the same outside reset, for the control registers,
+    # whose reset has priority (with take there, rst reached room through four LUTs)
+    take, offer = Signal(bool(0)), Signal(bool(0))
     # registers a beat ahead, so that a beat is taken by one LUT of registers (measured:
     # with full[wbank] and cnt == n - 1 between, rst to full was four LUTs, 4.9 ns
-    # between registered ports): at_last, the next beat is a vector's last; room,
-    # bank wbank is free
+    # between registered ports): at_first, at_second, at_last, the next beat is a
+    # vector's first, second, last; room, bank wbank is free
+    at_first, at_second = Signal(bool(1)), Signal(bool(0))
     at_last, room = Signal(bool(n == 1)), Signal(bool(1))
     single, penult = int(n == 1), max(n - 2, 0)
     # the divider works on bank dbank; it must see go low for a cycle between banks.
@@ -138,8 +141,13 @@ def quantize(clk, rst, i_valid, i_ready, i_data, o_valid, o_ready, o_data, *, n,
     recip = Signal(intbv(0, min=0, max=1 << nb))
     recips = [Signal(intbv(0, min=0, max=1 << nb)) for _ in range(2)]
     go, divided, cool = Signal(bool(0)), Signal(bool(0)), Signal(bool(0))
+    # keep: a cycle after taking a result, store it in recips[kbank] (LUT RAM: its write
+    # enable right behind done's test was 5.0 ns) and mark the bank divided
+    keep, kbank = Signal(bool(0)), Signal(bool(0))
     divider = reciprocal(clk, rst, go, m, divided, recip, qmax=qmax, k=k)
-    # read-back of bank rbank: read, its register, y * recip, rounding, clamp
+    # read-back of bank rbank: read, its register, y * recip, rounding, clamp; run
+    # (bank rbank is divided) a register, the next state of divd[rbank] (measured:
+    # as a mux before the read counter's logic, 5.3 ns at n = 2816)
     run = Signal(bool(0))
     ridx = Signal(intbv(0, min=0, max=half))
     done = Signal(bool(0))
@@ -159,8 +167,8 @@ def quantize(clk, rst, i_valid, i_ready, i_data, o_valid, o_ready, o_data, *, n,
     def comb():
         y.next = i_data[bits:].signed()
         take.next = i_valid and room and not rst
+        offer.next = i_valid and room
         i_ready.next = room and not rst
-        run.next = divd[rbank]
 
     @always_comb
     def banks():
@@ -177,8 +185,8 @@ def quantize(clk, rst, i_valid, i_ready, i_data, o_valid, o_ready, o_data, *, n,
         else:
             yabs.next = y
         t1.next = take
-        f1.next = take and cnt == 0
-        g1.next = take and cnt == 1
+        f1.next = take and at_first
+        g1.next = take and at_second
         l1.next = take and at_last
         b1.next = wbank
         o1.next = cnt[0]
@@ -254,23 +262,31 @@ def quantize(clk, rst, i_valid, i_ready, i_data, o_valid, o_ready, o_data, *, n,
             dbank.next = 0
             rbank.next = 0
             cnt.next = 0
+            at_first.next = 1
+            at_second.next = 0
             at_last.next = single
             room.next = 1
             cool.next = 0
             go.next = 0
+            keep.next = 0
+            run.next = 0
         else:
-            if take:
+            if offer:
                 if at_last:
                     cnt.next = 0
+                    at_first.next = 1
+                    at_second.next = 0
                     at_last.next = single
                     full.next[wbank] = 1
                     wbank.next = not wbank
                 else:
                     cnt.next = cnt + 1
+                    at_first.next = 0
+                    at_second.next = at_first
                     at_last.next = cnt == penult
             # room: whether bank wbank is free after this edge (a vector's last beat
             # moves wbank to the other bank; an emitted bank is freed)
-            if take and at_last:
+            if offer and at_last:
                 room.next = not full[not wbank] or (done and rbank != wbank)
             else:
                 room.next = not full[wbank] or (done and rbank == wbank)
@@ -285,15 +301,23 @@ def quantize(clk, rst, i_valid, i_ready, i_data, o_valid, o_ready, o_data, *, n,
                        and not l3 and not l4)
             if not divided:
                 cool.next = 0
+            keep.next = divided and not cool
             if divided and not cool:
-                recips[dbank].next = recip
-                divd.next[dbank] = 1
+                kbank.next = dbank
                 dbank.next = not dbank
                 cool.next = 1
+            if keep:
+                recips[kbank].next = recip
+                divd.next[kbank] = 1
             if done:
                 full.next[rbank] = 0
                 divd.next[rbank] = 0
                 rbank.next = not rbank
+            # done moves rbank to the other bank (never the one kept)
+            if done:
+                run.next = divd[not rbank] or (keep and kbank != rbank)
+            else:
+                run.next = divd[rbank] or (keep and kbank == rbank)
 
     return (reader, divider, store, multiplier, clamp, comb, banks, absval, compare, compared,
             even_running, odd_running, pack, emitted, divisor, control)
