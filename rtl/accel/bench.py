@@ -9,10 +9,10 @@ weights, serves ``w_data`` from ``weights.hex`` with random ``w_valid`` gaps
 the last expected one, writes the beats it saw to ``outputs.hex`` and the
 measured cycles to ``cycles.txt``, and ends with ``PASS`` (exit 0) or ``FAIL``
 (``$fatal``, exit status non-zero), at the tenth mismatch at the latest (the
-ones it prints: a broken design fails in a token, not after the whole run). Back-pressure off (``+nobp``) gives the
-cycle count the SimPy model predicts. ``+restart`` runs the stimulus a second
-time after pulsing ``rst`` and expects the same outputs: a reset starts a new
-sequence from zero state.
+ones it prints: a broken design fails in a token, not after the whole run).
+Back-pressure off (``+nobp``) gives the cycle count the SimPy model predicts.
+``+restart`` runs the stimulus a second time after pulsing ``rst`` and expects
+the same outputs: a reset starts a new sequence from zero state.
 """
 
 from __future__ import annotations
