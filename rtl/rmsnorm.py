@@ -1,9 +1,19 @@
 """RMSNorm, bit-exact with FixedPoint.rmsnorm: sum of squares, exact mean, rsqrt, scaling.
 
-n beats of (x, w) are stored while sum(x^2) accumulates; then a short sequence
-of states forms v = max(round_shift(ss * round(2**k / n), k) + eps, 1), the
-sub-block :mod:`rtl.rsqrt` forms r = rsqrt(v), and the unit emits n beats of
+n beats of (x, w) go into one of two banks of block RAM while sum(x^2)
+accumulates; then a short sequence of states forms v = max(round_shift(ss *
+round(2**k / n), k) + eps, 1), the sub-block :mod:`rtl.rsqrt` forms r = rsqrt(v),
+and the unit reads the bank back and emits n beats of
 sat(round_shift(sat(round_shift(x * r, rf)) * w, frac)).
+Double-buffered, as :mod:`rtl.quantizer` is: loading (with its sum of squares),
+the norm (mean and rsqrt) and emitting each follow their own bank pointer, and
+each bank keeps its sum of squares and its rsqrt, so the next vector loads while
+the last one is normed and emitted. A bank is free again once it was loaded,
+normed and emitted (about 2n + 73 cycles), so back to back an operation costs
+about n + 37 cycles (n = 64: 100.6, n = 128: 164.6), not 2n + 77 as with one
+store; a vector waits for the one norm sequence (about 70 cycles), so below n of
+about 35 that sets the II. The price is a bank address bit: at n = 2,816 the
+stores take narrower and twice as many blocks.
 Every product goes into a full-width signal first, so no Verilog context width
 truncates it, and every multiply, wide add and shift has a register stage of its
 own (the exponent, the shift, each Newton product); x*x of the sum of squares,
@@ -11,8 +21,7 @@ ss * round(2**k/n), x*r and z*w run on MULT18X18D blocks with their registers
 (:mod:`rtl.mult18`; pieces of three bits or less in the fabric), the sum of squares
 in two half-width accumulators (:func:`sum_of_squares`), each product's rounding
 and saturation in :func:`rtl.mult18.round_clamp`, and x and w are kept in block RAM
-read through the block's own output register (:mod:`rtl.bram`), so one operation
-takes about 2n + 70 cycles.
+read through the block's own output register (:mod:`rtl.bram`).
 """
 
 from __future__ import annotations
@@ -90,7 +99,7 @@ def edge_stimulus(params: dict) -> list:
 @block
 def rmsnorm(clk, rst, i_valid, i_ready, i_data, o_valid, o_ready, o_data, *, n, eps, bits,
             frac, rf, lut_bits, newton):
-    """The sequential RMSNorm (see the module docstring)."""
+    """The double-buffered RMSNorm (see the module docstring)."""
     xmax = 1 << (bits - 1)
     lo, hi = -xmax, xmax - 1
     k = n.bit_length() + 16
@@ -101,51 +110,65 @@ def rmsnorm(clk, rst, i_valid, i_ready, i_data, o_valid, o_ready, o_data, *, n, 
     v_max = max(((ss_max * recip_n + (1 << (k - 1))) >> k) + eps_int, 1)
     r_max = result_bound(frac, rf)
 
-    phase = enum("LOAD", "DRAIN", "SCALE", "ROUND", "MEAN", "FLOOR", "RSQRT", "EMIT",
-                 encoding="one_hot")
-    state = Signal(phase.LOAD)
+    # two banks of n (x, w) pairs (a bank's address is its number above the index, so
+    # no adder forms it); per bank: full (a whole vector is in it), summed (its sum of
+    # squares is in sss), normed (its rsqrt is in rs); load, norm and emit each own
+    # one bank pointer
+    half = max(2, 1 << (n - 1).bit_length())
+    full, summed, normed = (Signal(intbv(0)[2:]) for _ in range(3))
+    wbank, cbank, rbank = (Signal(bool(0)) for _ in range(3))
+    waddr = Signal(intbv(0, min=0, max=2 * half))
+    raddr = Signal(intbv(0, min=0, max=2 * half))
+    cnt = Signal(intbv(0, min=0, max=half))
+    take = Signal(bool(0))
     x_in = Signal(intbv(0, min=lo, max=hi + 1))
     w_in = Signal(intbv(0, min=lo, max=hi + 1))
-    # sum of squares: register x, x*x in pieces, accumulate; lv: a valid bit a stage
+    # sum of squares: register x, x*x in pieces, accumulate; lv, lf, ll, lb: a square's
+    # valid bit, its vector's first and last beat and its bank, a stage each
     xl = Signal(intbv(0, min=lo, max=hi + 1))
     sq = Signal(intbv(0, min=-xmax * xmax, max=xmax * xmax + 1))
     squarer = product(clk, xl, xl, sq, fabric=True)
     sq_depth = product_latency(xl, xl)
-    lv = Signal(intbv(0)[sq_depth + 1:])
-    drained = Signal(bool(1))       # lv == 0, as a register
+    lv, lf, ll, lb = (Signal(intbv(0)[sq_depth + 1:]) for _ in range(4))
     ss = Signal(intbv(0, min=0, max=ss_max + 1))
-    clear = Signal(bool(0))
-    summer = sum_of_squares(clk, clear, lv, sq, ss)
-    cnt = Signal(intbv(0, min=0, max=n))
-    # the mean: ss * round(2**k / n) in pieces (SCALE waits for it), then its rounding
+    summer = sum_of_squares(clk, lv, lf, sq, ss)
+    # the last square's sum, two cycles after it is added, into its bank's sss
+    l2, l3, b2, b3 = (Signal(bool(0)) for _ in range(4))
+    sss = [Signal(intbv(0, min=0, max=ss_max + 1)) for _ in range(2)]
+    # the mean of bank cbank: ss * round(2**k / n) in pieces (SCALE waits for it), then
+    # its rounding
+    ss_c = Signal(intbv(0, min=0, max=ss_max + 1))
     recip_c = Signal(intbv(0, min=0, max=recip_n + 1))
-    msp = Signal(intbv(0)[len(ss) + len(recip_c):])     # the product's full width
-    scaler = product(clk, ss, recip_c, msp, fabric=True)
-    settle = Signal(intbv(0, min=0, max=product_latency(ss, recip_c) + 1))
+    msp = Signal(intbv(0)[len(ss_c) + len(recip_c):])     # the product's full width
+    scaler = product(clk, ss_c, recip_c, msp, fabric=True)
+    settle = Signal(intbv(0, min=0, max=product_latency(ss_c, recip_c) + 1))
     msp_r = Signal(intbv(0)[len(msp):])
     mean = Signal(intbv(0, min=0, max=v_max + 1))
     mean_r = Signal(intbv(0, min=0, max=v_max + 1))
     v, v_c = (Signal(intbv(0, min=0, max=v_max + 1)) for _ in range(2))
     zero = Signal(bool(0))
+    phase = enum("IDLE", "SCALE", "ROUND", "MEAN", "FLOOR", "RSQRT", encoding="one_hot")
+    state = Signal(phase.IDLE)
     go, ready = Signal(bool(0)), Signal(bool(0))
     r = Signal(intbv(0, min=0, max=r_max))
+    rs = [Signal(intbv(0, min=0, max=r_max)) for _ in range(2)]
     root = rsqrt(clk, rst, go, v, ready, r, frac=frac, rf=rf, lut_bits=lut_bits,
                  newton=newton)
-    # emit pipeline: read, its register, x*r (pieces), round, clamp, z*w (pieces),
-    # round, clamp; w travels beside x*r
+    # emit pipeline of bank rbank: read, its register, x*r (pieces), round, clamp, z*w
+    # (pieces), round, clamp; w travels beside x*r
+    r_emit = Signal(intbv(0, min=0, max=r_max))
     xa, wa, wd = (Signal(intbv(0, min=lo, max=hi + 1)) for _ in range(3))
-    xr_depth, zw_depth = product_latency(xa, r), product_latency(wa, wd)
+    xr_depth, zw_depth = product_latency(xa, r_emit), product_latency(wa, wd)
     run = Signal(bool(0))
-    ridx = Signal(intbv(0, min=0, max=n))
+    ridx = Signal(intbv(0, min=0, max=half))
     done = Signal(bool(0))
-    load = Signal(bool(0))
-    xs = bram(clk, load, cnt, x_in, ridx, xa, depth=n)
-    ws = bram(clk, load, cnt, w_in, ridx, wa, depth=n)
+    xs = bram(clk, take, waddr, x_in, raddr, xa, depth=2 * half)
+    ws = bram(clk, take, waddr, w_in, raddr, wa, depth=2 * half)
     data = Signal(intbv(0)[len(o_data):])
     reader = readback(clk, rst, run, ridx, o_valid, o_ready, o_data, data, done, n=n,
                       depth=READ_LATENCY + 4 + xr_depth + zw_depth)
     xr = Signal(intbv(0, min=-xmax * r_max, max=xmax * r_max))
-    scale_x = product(clk, xa, r, xr, fabric=True)
+    scale_x = product(clk, xa, r_emit, xr, fabric=True)
     w_delay = delay(clk, wa, wd, xr_depth + 2)
     z = Signal(intbv(0, min=lo, max=hi + 1))
     zw = Signal(intbv(0, min=-xmax * xmax, max=xmax * xmax + 1))
@@ -157,9 +180,15 @@ def rmsnorm(clk, rst, i_valid, i_ready, i_data, o_valid, o_ready, o_data, *, n, 
     def inputs():
         x_in.next = i_data[bits:].signed()
         w_in.next = i_data[2 * bits:bits].signed()
-        i_ready.next = state == phase.LOAD and not rst
-        run.next = state == phase.EMIT
+        take.next = i_valid and not full[wbank] and not rst
+        i_ready.next = not full[wbank] and not rst
+        run.next = normed[rbank]
         go.next = state == phase.RSQRT
+
+    @always_comb
+    def banks():
+        waddr.next = concat(wbank, cnt)
+        raddr.next = concat(rbank, ridx)
 
     @always(clk.posedge)
     def constants():
@@ -177,22 +206,28 @@ def rmsnorm(clk, rst, i_valid, i_ready, i_data, o_valid, o_ready, o_data, *, n, 
     @always_comb
     def drive():
         data.next = out[bits:]
-        load.next = state == phase.LOAD and i_valid
 
     @always(clk.posedge)
     def squares():
         if rst:
             lv.next = 0
-            drained.next = 1
         else:
-            lv.next = concat(lv[sq_depth:], state == phase.LOAD and i_valid)
-            drained.next = lv[sq_depth:] == 0 and not (state == phase.LOAD and i_valid)
-            xl.next = x_in
+            lv.next = concat(lv[sq_depth:], take)
+        lf.next = concat(lf[sq_depth:], cnt == 0)
+        ll.next = concat(ll[sq_depth:], cnt == n - 1)
+        lb.next = concat(lb[sq_depth:], wbank)
+        xl.next = x_in
+        l2.next = lv[sq_depth] and ll[sq_depth]
+        b2.next = lb[sq_depth]
+        l3.next = l2
+        b3.next = b2
+        if l3:
+            sss[b3].next = ss
 
     @always(clk.posedge)
     def mean_path():
-        """v = max(mean + eps, 1) from the registered product, on every cycle (ss holds
-        still from DRAIN to the end of EMIT; ROUND, MEAN and FLOOR wait for this): the
+        """v = max(mean + eps, 1) from the registered product, on every cycle (ss_c
+        holds still from SCALE to RSQRT; ROUND, MEAN and FLOOR wait for this): the
         rounded mean, then mean + eps beside a zero test, then the floor (with eps of an
         LSB or more, mean + eps >= 1 and the test is left out)."""
         msp_r.next = msp
@@ -208,24 +243,37 @@ def rmsnorm(clk, rst, i_valid, i_ready, i_data, o_valid, o_ready, o_data, *, n, 
             v.next = v_c
 
     @always(clk.posedge)
+    def emitted():
+        """The emitted bank's rsqrt, registered: rbank changes only when the pipeline
+        is empty, and the first product of a bank is two cycles after its first read."""
+        r_emit.next = rs[rbank]
+
+    @always(clk.posedge)
     def control():
         if rst:
-            state.next = phase.LOAD
+            full.next = 0
+            summed.next = 0
+            normed.next = 0
+            wbank.next = 0
+            cbank.next = 0
+            rbank.next = 0
             cnt.next = 0
-            clear.next = 1
+            state.next = phase.IDLE
         else:
-            clear.next = 0
-            if state == phase.LOAD:
-                if i_valid:
-                    if cnt == n - 1:
-                        cnt.next = 0
-                        state.next = phase.DRAIN
-                    else:
-                        cnt.next = cnt + 1
-            elif state == phase.DRAIN:
-                if drained:
-                    state.next = phase.SCALE
+            if take:
+                if cnt == n - 1:
+                    cnt.next = 0
+                    full.next[wbank] = 1
+                    wbank.next = not wbank
+                else:
+                    cnt.next = cnt + 1
+            if l3:
+                summed.next[b3] = 1
+            if state == phase.IDLE:
+                if summed[cbank] and not normed[cbank]:
+                    ss_c.next = sss[cbank]
                     settle.next = settle.max - 1
+                    state.next = phase.SCALE
             elif state == phase.SCALE:
                 if settle == 0:
                     state.next = phase.ROUND
@@ -237,23 +285,30 @@ def rmsnorm(clk, rst, i_valid, i_ready, i_data, o_valid, o_ready, o_data, *, n, 
                 state.next = phase.FLOOR
             elif state == phase.FLOOR:
                 state.next = phase.RSQRT
-            elif state == phase.RSQRT:
-                if ready:
-                    state.next = phase.EMIT
-            elif done:
-                state.next = phase.LOAD
-                clear.next = 1
+            elif ready:
+                # go falls for a cycle in IDLE, which re-arms the rsqrt block
+                rs[cbank].next = r
+                normed.next[cbank] = 1
+                cbank.next = not cbank
+                state.next = phase.IDLE
+            if done:
+                full.next[rbank] = 0
+                summed.next[rbank] = 0
+                normed.next[rbank] = 0
+                rbank.next = not rbank
 
-    return (reader, root, squarer, summer, scaler, scale_x, w_delay, scale_w, inputs, constants,
-            rounding_mean, drive, squares, mean_path, control, xs, ws, clamps)
+    return (reader, root, squarer, summer, scaler, scale_x, w_delay, scale_w, inputs, banks,
+            constants, rounding_mean, drive, squares, mean_path, emitted, control, xs, ws,
+            clamps)
 
 
 @block
-def sum_of_squares(clk, clear, lv, sq, ss):
-    """ss = the sum of the squares sq on the cycles lv's top bit is high, since ``clear``:
-    the low half of each square (as wide as half of ss) and the rest summed in two
-    accumulators (two short carry chains: one of 53 bits held RMSNorm near 170 MHz),
-    then combined in a register, so ss follows the last square by two cycles."""
+def sum_of_squares(clk, lv, lf, sq, ss):
+    """ss = the sum of the squares sq on the cycles lv's top bit is high, restarting at
+    the square whose lf top bit is high (a vector's first): the low half of each square
+    (as wide as half of ss) and the rest summed in two accumulators (two short carry
+    chains: one of 53 bits held RMSNorm near 170 MHz), then combined in a register, so
+    ss follows the last square by two cycles."""
     low = min(len(ss) // 2, len(sq) - 1)
     low_max = ((1 << low) - 1) * (ss.max // max(sq.max - 1, 1) + 1)
     lo = Signal(intbv(0, min=0, max=low_max + 1))
@@ -262,12 +317,13 @@ def sum_of_squares(clk, clear, lv, sq, ss):
 
     @always(clk.posedge)
     def accumulate():
-        if clear:
-            lo.next = 0
-            hi.next = 0
-        elif lv[top]:
-            lo.next = lo + sq[low:]
-            hi.next = hi + (sq >> low)
+        if lv[top]:
+            if lf[top]:
+                lo.next = sq[low:]
+                hi.next = sq >> low
+            else:
+                lo.next = lo + sq[low:]
+                hi.next = hi + (sq >> low)
 
     @always(clk.posedge)
     def combine():
