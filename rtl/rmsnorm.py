@@ -29,7 +29,7 @@ from __future__ import annotations
 from functools import partial
 
 import numpy as np
-from myhdl import Signal, always, always_comb, block, concat, enum, intbv
+from myhdl import Signal, always, always_comb, block, concat, intbv
 
 from rtl.bram import READ_LATENCY, bram
 from rtl.flow import readback
@@ -123,32 +123,38 @@ def rmsnorm(clk, rst, i_valid, i_ready, i_data, o_valid, o_ready, o_data, *, n, 
     take = Signal(bool(0))
     x_in = Signal(intbv(0, min=lo, max=hi + 1))
     w_in = Signal(intbv(0, min=lo, max=hi + 1))
-    # sum of squares: register x, x*x in pieces, accumulate; lv, lf, ll, lb: a square's
-    # valid bit, its vector's first and last beat and its bank, a stage each
+    # sum of squares: register x, x*x in pieces, accumulate; lv, ll, lb: a square's
+    # valid bit, its vector's last beat and its bank, a stage each; gap: the cycle after
+    # a vector's last beat, when no beat is taken (the accumulator clears)
     xl = Signal(intbv(0, min=lo, max=hi + 1))
     sq = Signal(intbv(0, min=-xmax * xmax, max=xmax * xmax + 1))
     squarer = product(clk, xl, xl, sq, fabric=True)
     sq_depth = product_latency(xl, xl)
-    lv, lf, ll, lb = (Signal(intbv(0)[sq_depth + 1:]) for _ in range(4))
+    lv, ll, lb = (Signal(intbv(0)[sq_depth + 1:]) for _ in range(3))
+    gap, clear = Signal(bool(0)), Signal(bool(0))
     ss = Signal(intbv(0, min=0, max=ss_max + 1))
-    summer = sum_of_squares(clk, lv, lf, sq, ss)
+    summer = sum_of_squares(clk, clear, lv, sq, ss)
     # the last square's sum, two cycles after it is added, into its bank's sss
     l2, l3, b2, b3 = (Signal(bool(0)) for _ in range(4))
     sss = [Signal(intbv(0, min=0, max=ss_max + 1)) for _ in range(2)]
-    # the mean of bank cbank: ss * round(2**k / n) in pieces (SCALE waits for it), then
-    # its rounding
+    # the mean of bank cbank: ss * round(2**k / n) in pieces, then its rounding, mean +
+    # eps and the floor, each a register computing on every cycle; the norm waits for
+    # them with a token running down ``settle`` (no step depends on the data), then
+    # raises go for the rsqrt block
     ss_c = Signal(intbv(0, min=0, max=ss_max + 1))
     recip_c = Signal(intbv(0, min=0, max=recip_n + 1))
     msp = Signal(intbv(0)[len(ss_c) + len(recip_c):])     # the product's full width
     scaler = product(clk, ss_c, recip_c, msp, fabric=True)
-    settle = Signal(intbv(0, min=0, max=product_latency(ss_c, recip_c) + 1))
     msp_r = Signal(intbv(0)[len(msp):])
     mean = Signal(intbv(0, min=0, max=v_max + 1))
     mean_r = Signal(intbv(0, min=0, max=v_max + 1))
     v, v_c = (Signal(intbv(0, min=0, max=v_max + 1)) for _ in range(2))
     zero = Signal(bool(0))
-    phase = enum("IDLE", "SCALE", "ROUND", "MEAN", "FLOOR", "RSQRT", encoding="one_hot")
-    state = Signal(phase.IDLE)
+    # ss_c, the product, msp_r, mean_r, v_c, v: v is the run's on the cycle go rises
+    settle = Signal(intbv(0)[product_latency(ss_c, recip_c) + 4:])
+    # start: bank cbank's norm can begin; kick, a cycle later, its register (it enables
+    # ss_c's 60-odd bits: the decode of start into them was the critical path at 205 MHz)
+    busy, start, kick = Signal(bool(0)), Signal(bool(0)), Signal(bool(0))
     go, ready = Signal(bool(0)), Signal(bool(0))
     r = Signal(intbv(0, min=0, max=r_max))
     rs = [Signal(intbv(0, min=0, max=r_max)) for _ in range(2)]
@@ -180,10 +186,10 @@ def rmsnorm(clk, rst, i_valid, i_ready, i_data, o_valid, o_ready, o_data, *, n, 
     def inputs():
         x_in.next = i_data[bits:].signed()
         w_in.next = i_data[2 * bits:bits].signed()
-        take.next = i_valid and not full[wbank] and not rst
-        i_ready.next = not full[wbank] and not rst
+        take.next = i_valid and not full[wbank] and not gap and not rst
+        i_ready.next = not full[wbank] and not gap and not rst
         run.next = normed[rbank]
-        go.next = state == phase.RSQRT
+        start.next = summed[cbank] and not normed[cbank] and not busy
 
     @always_comb
     def banks():
@@ -211,9 +217,11 @@ def rmsnorm(clk, rst, i_valid, i_ready, i_data, o_valid, o_ready, o_data, *, n, 
     def squares():
         if rst:
             lv.next = 0
+            gap.next = 0
         else:
             lv.next = concat(lv[sq_depth:], take)
-        lf.next = concat(lf[sq_depth:], cnt == 0)
+            gap.next = take and cnt == n - 1
+        clear.next = rst or (lv[sq_depth] and ll[sq_depth])
         ll.next = concat(ll[sq_depth:], cnt == n - 1)
         lb.next = concat(lb[sq_depth:], wbank)
         xl.next = x_in
@@ -227,7 +235,7 @@ def rmsnorm(clk, rst, i_valid, i_ready, i_data, o_valid, o_ready, o_data, *, n, 
     @always(clk.posedge)
     def mean_path():
         """v = max(mean + eps, 1) from the registered product, on every cycle (ss_c
-        holds still from SCALE to RSQRT; ROUND, MEAN and FLOOR wait for this): the
+        holds still while the norm waits for it and the rsqrt block runs): the
         rounded mean, then mean + eps beside a zero test, then the floor (with eps of an
         LSB or more, mean + eps >= 1 and the test is left out)."""
         msp_r.next = msp
@@ -258,7 +266,10 @@ def rmsnorm(clk, rst, i_valid, i_ready, i_data, o_valid, o_ready, o_data, *, n, 
             cbank.next = 0
             rbank.next = 0
             cnt.next = 0
-            state.next = phase.IDLE
+            busy.next = 0
+            kick.next = 0
+            go.next = 0
+            settle.next = 0
         else:
             if take:
                 if cnt == n - 1:
@@ -269,28 +280,21 @@ def rmsnorm(clk, rst, i_valid, i_ready, i_data, o_valid, o_ready, o_data, *, n, 
                     cnt.next = cnt + 1
             if l3:
                 summed.next[b3] = 1
-            if state == phase.IDLE:
-                if summed[cbank] and not normed[cbank]:
-                    ss_c.next = sss[cbank]
-                    settle.next = settle.max - 1
-                    state.next = phase.SCALE
-            elif state == phase.SCALE:
-                if settle == 0:
-                    state.next = phase.ROUND
-                else:
-                    settle.next = settle - 1
-            elif state == phase.ROUND:
-                state.next = phase.MEAN
-            elif state == phase.MEAN:
-                state.next = phase.FLOOR
-            elif state == phase.FLOOR:
-                state.next = phase.RSQRT
-            elif ready:
-                # go falls for a cycle in IDLE, which re-arms the rsqrt block
+            settle.next = concat(settle[len(settle) - 1:0], kick)
+            kick.next = start
+            if start:
+                busy.next = 1
+            if kick:
+                ss_c.next = sss[cbank]
+            if settle[len(settle) - 1]:
+                go.next = 1
+            if go and ready:
+                # go falls for a cycle at least, which re-arms the rsqrt block
+                go.next = 0
+                busy.next = 0
                 rs[cbank].next = r
                 normed.next[cbank] = 1
                 cbank.next = not cbank
-                state.next = phase.IDLE
             if done:
                 full.next[rbank] = 0
                 summed.next[rbank] = 0
@@ -303,12 +307,13 @@ def rmsnorm(clk, rst, i_valid, i_ready, i_data, o_valid, o_ready, o_data, *, n, 
 
 
 @block
-def sum_of_squares(clk, lv, lf, sq, ss):
-    """ss = the sum of the squares sq on the cycles lv's top bit is high, restarting at
-    the square whose lf top bit is high (a vector's first): the low half of each square
-    (as wide as half of ss) and the rest summed in two accumulators (two short carry
-    chains: one of 53 bits held RMSNorm near 170 MHz), then combined in a register, so
-    ss follows the last square by two cycles."""
+def sum_of_squares(clk, clear, lv, sq, ss):
+    """ss = the sum of the squares sq on the cycles lv's top bit is high, since ``clear``
+    (the cycle after a vector's last square, the registers' synchronous reset: a
+    restart muxed in after the adders held RMSNorm at 203 MHz): the low half of each
+    square (as wide as half of ss) and the rest summed in two accumulators (two short
+    carry chains: one of 53 bits held RMSNorm near 170 MHz), then combined in a
+    register, so ss follows the last square by two cycles."""
     low = min(len(ss) // 2, len(sq) - 1)
     low_max = ((1 << low) - 1) * (ss.max // max(sq.max - 1, 1) + 1)
     lo = Signal(intbv(0, min=0, max=low_max + 1))
@@ -317,13 +322,12 @@ def sum_of_squares(clk, lv, lf, sq, ss):
 
     @always(clk.posedge)
     def accumulate():
-        if lv[top]:
-            if lf[top]:
-                lo.next = sq[low:]
-                hi.next = sq >> low
-            else:
-                lo.next = lo + sq[low:]
-                hi.next = hi + (sq >> low)
+        if clear:
+            lo.next = 0
+            hi.next = 0
+        elif lv[top]:
+            lo.next = lo + sq[low:]
+            hi.next = hi + (sq >> low)
 
     @always(clk.posedge)
     def combine():
