@@ -160,8 +160,8 @@ def rmsnorm(clk, rst, i_valid, i_ready, i_data, o_valid, o_ready, o_data, *, n, 
     rs = [Signal(intbv(0, min=0, max=r_max)) for _ in range(2)]
     root = rsqrt(clk, rst, go, v, ready, r, frac=frac, rf=rf, lut_bits=lut_bits,
                  newton=newton)
-    # emit pipeline of bank rbank: read, its register, x*r (pieces), round, clamp, z*w
-    # (pieces), round, clamp; w travels beside x*r
+    # emit pipeline of bank rbank: read, its register, x*r (pieces), round, clamp, a
+    # register, z*w (pieces), round, clamp; w travels beside x*r
     r_emit = Signal(intbv(0, min=0, max=r_max))
     xa, wa, wd = (Signal(intbv(0, min=lo, max=hi + 1)) for _ in range(3))
     xr_depth, zw_depth = product_latency(xa, r_emit), product_latency(wa, wd)
@@ -172,15 +172,18 @@ def rmsnorm(clk, rst, i_valid, i_ready, i_data, o_valid, o_ready, o_data, *, n, 
     ws = bram(clk, take, waddr, w_in, raddr, wa, depth=2 * half)
     data = Signal(intbv(0)[len(o_data):])
     reader = readback(clk, rst, run, ridx, o_valid, o_ready, o_data, data, done, n=n,
-                      depth=READ_LATENCY + 4 + xr_depth + zw_depth)
+                      depth=READ_LATENCY + 5 + xr_depth + zw_depth)
     xr = Signal(intbv(0, min=-xmax * r_max, max=xmax * r_max))
     scale_x = product(clk, xa, r_emit, xr, fabric=True)
-    w_delay = delay(clk, wa, wd, xr_depth + 2)
-    z = Signal(intbv(0, min=lo, max=hi + 1))
+    w_delay = delay(clk, wa, wd, xr_depth + 3)
+    # z registered once more on its way to the multiplier blocks: the clamp's carry
+    # chain and its long route to them held RMSNorm at 197 MHz
+    z, z_r = (Signal(intbv(0, min=lo, max=hi + 1)) for _ in range(2))
     zw = Signal(intbv(0, min=-xmax * xmax, max=xmax * xmax + 1))
-    scale_w = product(clk, z, wd, zw, fabric=True)
+    scale_w = product(clk, z_r, wd, zw, fabric=True)
     out = Signal(intbv(0, min=lo, max=hi + 1))
-    clamps = round_clamp(clk, xr, z, k=rf), round_clamp(clk, zw, out, k=frac)
+    clamps = (round_clamp(clk, xr, z, k=rf), delay(clk, z, z_r, 1),
+              round_clamp(clk, zw, out, k=frac))
 
     @always_comb
     def inputs():
