@@ -9,11 +9,12 @@ Double-buffered, as :mod:`rtl.quantizer` is: loading (with its sum of squares),
 the norm (mean and rsqrt) and emitting each follow their own bank pointer, and
 each bank keeps its sum of squares and its rsqrt, so the next vector loads while
 the last one is normed and emitted. A bank is free again once it was loaded,
-normed and emitted (about 2n + 73 cycles), so back to back an operation costs
-about n + 37 cycles (n = 64: 100.6, n = 128: 164.6), not 2n + 77 as with one
-store; a vector waits for the one norm sequence (about 70 cycles), so below n of
-about 35 that sets the II. The price is a bank address bit: at n = 2,816 the
-stores take narrower and twice as many blocks.
+normed and emitted (about 2n + 74 cycles), so back to back an operation costs
+about n + 37 cycles (n = 64: 100.8, n = 128: 164.8), not 2n + 77 as with one
+store; each vector also waits for the one norm sequence (about 49 cycles), which
+sets the II below n of about 12. The price is a bank address bit (at n = 2,816
+the stores take narrower and twice as many blocks) and a cycle after each vector's
+last beat when no beat is taken (the sum of squares clears, :func:`sum_of_squares`).
 Every product goes into a full-width signal first, so no Verilog context width
 truncates it, and every multiply, wide add and shift has a register stage of its
 own (the exponent, the shift, each Newton product); x*x of the sum of squares,
