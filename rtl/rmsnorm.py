@@ -161,11 +161,13 @@ def rmsnorm(clk, rst, i_valid, i_ready, i_data, o_valid, o_ready, o_data, *, n, 
     rs = [Signal(intbv(0, min=0, max=r_max)) for _ in range(2)]
     root = rsqrt(clk, rst, go, v, ready, r, frac=frac, rf=rf, lut_bits=lut_bits,
                  newton=newton)
-    # emit pipeline of bank rbank: read, its register, x*r (pieces), round, clamp, a
-    # register, z*w (pieces), round, clamp; w travels beside x*r
+    # emit pipeline of bank rbank: read, its register, a fabric register, x*r (pieces),
+    # round, clamp, a register, z*w (pieces), round, clamp; w travels beside x*r.
+    # x's fabric register: at n = 2,816 the 24 blocks spread out, and a block's route
+    # to the multiplier's input register alone took 4.1 ns (195 MHz)
     r_emit = Signal(intbv(0, min=0, max=r_max))
-    xa, wa, wd = (Signal(intbv(0, min=lo, max=hi + 1)) for _ in range(3))
-    xr_depth, zw_depth = product_latency(xa, r_emit), product_latency(wa, wd)
+    xa, xb, wa, wd = (Signal(intbv(0, min=lo, max=hi + 1)) for _ in range(4))
+    xr_depth, zw_depth = product_latency(xb, r_emit), product_latency(wa, wd)
     run = Signal(bool(0))
     ridx = Signal(intbv(0, min=0, max=half))
     done = Signal(bool(0))
@@ -173,10 +175,10 @@ def rmsnorm(clk, rst, i_valid, i_ready, i_data, o_valid, o_ready, o_data, *, n, 
     ws = bram(clk, take, waddr, w_in, raddr, wa, depth=2 * half)
     data = Signal(intbv(0)[len(o_data):])
     reader = readback(clk, rst, run, ridx, o_valid, o_ready, o_data, data, done, n=n,
-                      depth=READ_LATENCY + 5 + xr_depth + zw_depth)
+                      depth=READ_LATENCY + 6 + xr_depth + zw_depth)
     xr = Signal(intbv(0, min=-xmax * r_max, max=xmax * r_max))
-    scale_x = product(clk, xa, r_emit, xr, fabric=True)
-    w_delay = delay(clk, wa, wd, xr_depth + 3)
+    scale_x = product(clk, xb, r_emit, xr, fabric=True)
+    x_delay, w_delay = delay(clk, xa, xb, 1), delay(clk, wa, wd, xr_depth + 4)
     # z registered once more on its way to the multiplier blocks: the clamp's carry
     # chain and its long route to them held RMSNorm at 197 MHz
     z, z_r = (Signal(intbv(0, min=lo, max=hi + 1)) for _ in range(2))
@@ -192,7 +194,6 @@ def rmsnorm(clk, rst, i_valid, i_ready, i_data, o_valid, o_ready, o_data, *, n, 
         w_in.next = i_data[2 * bits:bits].signed()
         take.next = i_valid and not full[wbank] and not gap and not rst
         i_ready.next = not full[wbank] and not gap and not rst
-        run.next = normed[rbank]
         start.next = summed[cbank] and not normed[cbank] and not busy
 
     @always_comb
@@ -257,8 +258,15 @@ def rmsnorm(clk, rst, i_valid, i_ready, i_data, o_valid, o_ready, o_data, *, n, 
     @always(clk.posedge)
     def emitted():
         """The emitted bank's rsqrt, registered: rbank changes only when the pipeline
-        is empty, and the first product of a bank is two cycles after its first read."""
+        is empty, and the first product of a bank is three cycles after its first read.
+        run, registered too (its bank mux into the read counter's enable held the unit
+        at 190 MHz at n = 2,816): normed[rbank] a cycle late, low the cycle after done,
+        when rbank moves on (normed[rbank] falls only then)."""
         r_emit.next = rs[rbank]
+        if rst:
+            run.next = 0
+        else:
+            run.next = normed[rbank] and not done
 
     @always(clk.posedge)
     def control():
@@ -305,9 +313,9 @@ def rmsnorm(clk, rst, i_valid, i_ready, i_data, o_valid, o_ready, o_data, *, n, 
                 normed.next[rbank] = 0
                 rbank.next = not rbank
 
-    return (reader, root, squarer, summer, scaler, scale_x, w_delay, scale_w, inputs, banks,
-            constants, rounding_mean, drive, squares, mean_path, emitted, control, xs, ws,
-            clamps)
+    return (reader, root, squarer, summer, scaler, scale_x, x_delay, w_delay, scale_w, inputs,
+            banks, constants, rounding_mean, drive, squares, mean_path, emitted, control, xs,
+            ws, clamps)
 
 
 @block
