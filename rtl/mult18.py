@@ -333,22 +333,36 @@ def round_clamp(clk, prod, q, *, k):
     """q = clamp(round_shift(prod, k)) two registers later, with no carry chain before
     the clamp's test: first p = prod >> k fits q or not (its top bits equal), p == qmax,
     p's low bits and the rounding bit r; then qmin or qmax when p does not fit (p + r
-    then does not either, or is qmin), qmax when p == qmax and r, else p + r."""
+    then does not either, or is qmin), qmax when p == qmax and r, else p + r. With
+    k = 0 (a Q.0 row-wise format) r is a constant 0 that synthesis drops. q must have
+    a full two's-complement range, and p at least q's bits (else nothing to clamp)."""
     qmax = q.max - 1
     bits = len(q)
     if q.min != -qmax - 1 or qmax != (1 << (bits - 1)) - 1:
         raise ValueError(f"round_clamp needs a full two's-complement range, not [{q.min}, {qmax}]")
+    if k < 0:
+        raise ValueError(f"round_clamp shifts right: k must be 0 or more, not {k}")
     # prod >> (k - 1): the rounding bit r, then p (a shift, not a slice, so that the
-    # Verilog reads prod's low bits and lint sees no unused ones)
-    pr = Signal(intbv(0, min=(prod.min >> (k - 1)) - 1, max=(prod.max >> (k - 1)) + 1))
+    # Verilog reads prod's low bits and lint sees no unused ones); prod << 1 for k = 0
+    if k:
+        pr = Signal(intbv(0, min=(prod.min >> (k - 1)) - 1, max=(prod.max >> (k - 1)) + 1))
+    else:
+        pr = Signal(intbv(0, min=2 * prod.min, max=2 * prod.max - 1))
     width = len(pr)
+    if width <= bits:
+        raise ValueError(f"round_clamp: prod >> {k} has {width - 1} bits, fewer than q's {bits}")
     ones = (1 << (width - bits)) - 1
     fits, neg, at_max, r = (Signal(bool(0)) for _ in range(4))
     low = Signal(intbv(0, min=q.min, max=q.max))
 
-    @always_comb
-    def shift():
-        pr.next = prod >> (k - 1)
+    if k:
+        @always_comb
+        def shift():
+            pr.next = prod >> (k - 1)
+    else:
+        @always_comb
+        def shift():
+            pr.next = prod << 1
 
     @always(clk.posedge)
     def test():

@@ -19,11 +19,11 @@ from dataclasses import dataclass
 from functools import partial
 
 import numpy as np
-from myhdl import ConcatSignal, Signal, always, always_comb, block, concat, intbv
+from myhdl import ConcatSignal, Signal, always, always_comb, block, intbv
 
 from cosim.config.schedule import Numerics
 from rtl.elastic import elastic_output
-from rtl.mult18 import delay, product, product_latency
+from rtl.mult18 import delay, product, product_latency, result, round_clamp
 from rtl.sigmoid import pwl_rom, sigmoid_latency, sigmoid_pipe
 from rtl.spec import UnitSpec, fixed_of, numerics_of
 from rtl.stream import Field, Layout
@@ -89,85 +89,17 @@ def one_minus_pipe(clk, a, y, one):
 
 
 def mul_latency(a: Signal, b: Signal) -> int:
-    """Registers of :func:`mul_pipe`: the split product, the rounding, the clamp."""
+    """Registers of :func:`mul_pipe`: the split product, then round_clamp's two."""
     return product_latency(a, b) + 2
 
 
 @block
 def mul_pipe(clk, a, b, y, frac):
     """FixedPoint.mul: (a*b + 2**(frac-1)) >> frac, saturated; :func:`mul_latency`
-    registers (the product on 18x18 multipliers, round, saturate)."""
-    plo, phi = min(a.min * (b.max - 1), (a.max - 1) * b.min), a.min * b.min
-    phi = max(phi, (a.max - 1) * (b.max - 1))
-    prod = Signal(intbv(0, min=plo, max=phi + 1))
-    return product(clk, a, b, prod), round_saturate(clk, prod, y, frac)
-
-
-@block
-def round_saturate(clk, p, y, frac):
-    """y <= (p + 2**(frac-1)) >> frac clamped to y's range; two registers.
-
-    The rounding adds the half to p's low m = frac + bits bits only (bits: y's width),
-    and the clamp's test of p's bits from m up, q = p >> m, is taken in the same cycle
-    beside that carry chain rather than after it (measured: testing the rounded value's
-    ten top bits was three LUTs and a mux before y, 4.6 ns, on mlgru_paper's slowest
-    paths). The rounded value is q * 2**bits + r, r the low sum's bits from frac up
-    (bits + 1 of them: c, its carry, then the bits y keeps), so its bits from y's sign
-    bit up are all equal when q + c is 0 and r's bit bits - 1 is 0, or q + c is -1 and
-    it is 1. Otherwise p's sign says which end (q = -1 with c = 1 is a p in
-    [-half, 0), which rounds to 0). A product whose top is too short for this goes
-    through :func:`saturate_reg` as before."""
-    lo, hi, bits = y.min, y.max - 1, len(y)
-    half = (1 << (frac - 1)) if frac else 0
-    m = frac + bits
-    top = len(p) - m                              # q's bits
-    if top < 1:
-        full = Signal(intbv(0, min=(p.min >> frac) - 1, max=((p.max - 1 + half) >> frac) + 1))
-
-        @always(clk.posedge)
-        def rounding():
-            full.next = (p + half) >> frac
-
-        return rounding, saturate_reg(clk, full, y)
-    r = Signal(intbv(0)[bits + 1:])
-    ones = (1 << top) - 1
-    zero, minus_one, minus_two, neg = (Signal(bool(0)) for _ in range(4))   # q's value
-
-    @always(clk.posedge)
-    def rounding():
-        r.next = (concat(False, p[m:]) + half) >> frac
-        zero.next = p[len(p):m] == 0
-        minus_one.next = p[len(p):m] == ones
-        neg.next = p[len(p) - 1]
-
-    @always(clk.posedge)
-    def clamp():
-        if ((((zero and not r[bits]) or (minus_one and r[bits])) and not r[bits - 1])
-                or (((minus_one and not r[bits]) or (minus_two and r[bits])) and r[bits - 1])):
-            y.next = r[bits:].signed()
-        elif neg:
-            y.next = lo
-        else:
-            y.next = hi
-
-    return rounding, clamp, _minus_two(clk, p, m, minus_two)
-
-
-@block
-def _minus_two(clk, p, m, flag):
-    """flag <= p >> m is -2 (never when that has one bit)."""
-    top = len(p) - m
-    if top < 2:
-        @always(clk.posedge)
-        def never():
-            flag.next = False
-        return never
-    code = (1 << top) - 2
-
-    @always(clk.posedge)
-    def test():
-        flag.next = p[len(p):m] == code
-    return test
+    registers (the product on 18x18 multipliers, then :func:`rtl.mult18.round_clamp`,
+    as the quantiser and RMSNorm round theirs)."""
+    prod = result(a, b)
+    return product(clk, a, b, prod), round_clamp(clk, prod, y, k=frac)
 
 
 @block

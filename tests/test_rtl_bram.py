@@ -3,6 +3,7 @@ simulated in Icarus on a model of the primitive, in every data-width mode."""
 
 import numpy as np
 import pytest
+from test_rtl_matvec import yosys_cell_models
 from test_rtl_rowwise import mult18x18d_model
 
 from rtl import bram, harness
@@ -65,8 +66,9 @@ MODES = [("quantize", 5), ("rmsnorm", 4), ("quantize", 600), ("rmsnorm", 2100),
 
 @pytest.mark.parametrize("unit, n", MODES, ids=[f"{u}-{n}" for u, n in MODES])
 def test_block_ram_instances_in_icarus(unit, n, tmp_path):
-    """The `SYNTHESIS` branch (DP16KD instances, output registers inside) equals the
-    golden model in Icarus, at a depth of each data-width mode."""
+    """The `SYNTHESIS` branch (DP16KD instances, output registers inside; the
+    quantiser's divider on Yosys' CCU2C cells) equals the golden model in Icarus, at a
+    depth of each data-width mode."""
     spec = UNITS[unit]
     params = spec.with_defaults({"n": n})
     stim = (spec.random_stimulus(params, np.random.default_rng(n), 2)
@@ -75,6 +77,8 @@ def test_block_ram_instances_in_icarus(unit, n, tmp_path):
     depth = 2 * max(2, 1 << (n - 1).bit_length()) if unit == "quantize" else n
     assert text.count("DP16KD ") == bram.blocks(depth, 24) * (2 if unit == "rmsnorm" else 1)
     text = "`define SYNTHESIS\n" + text + dp16kd_model() + mult18x18d_model()
+    if unit == "quantize":
+        text += yosys_cell_models()
     out = harness.run_icarus(spec, params, stim, tmp_path, backpressure=3, text=text)
     assert out == spec.golden(params, stim)
 
@@ -86,7 +90,7 @@ def test_block_ram_bench_fails_without_the_output_register(tmp_path):
     params = spec.with_defaults({"n": 5})
     stim = spec.random_stimulus(params, np.random.default_rng(1), 3)
     text = "`define SYNTHESIS\n" + harness.verilog(spec, params) + dp16kd_model(outreg=False)
-    text += mult18x18d_model()
+    text += mult18x18d_model() + yosys_cell_models()
     out = harness.run_icarus(spec, params, stim, tmp_path, backpressure=3, text=text)
     assert out != spec.golden(params, stim)
 

@@ -85,8 +85,9 @@ TINY = [{"numerics": {"rowwise": {"bits": 6, "frac": 2}, "sigmoid": {"input_rang
 
 @pytest.mark.parametrize("params", TINY, ids=["frac2", "frac0"])
 def test_mul_exhaustive_on_tiny_formats(params, tmp_path):
-    """Every pair of 6-bit operands through MUL (rtl.rowwise.round_saturate's clamp is
-    tested from the product's top bits and the low sum's carry), in MyHDL and Icarus."""
+    """Every pair of 6-bit operands through MUL (rtl.mult18.round_clamp: p >> frac
+    fits or not, equals qmax with the rounding bit set, and frac = 0 rounds nothing),
+    in MyHDL and Icarus."""
     fx = fixed_of(params)
     stim = [{"op": MUL, "a": a, "b": b, "c": 0}
             for a in range(fx.lo, fx.hi + 1) for b in range(fx.lo, fx.hi + 1)]

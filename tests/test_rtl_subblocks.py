@@ -13,8 +13,10 @@ import numpy as np
 import pytest
 from myhdl import ResetSignal, Signal, StopSimulation, block, delay, instance, intbv
 
+from cosim.numerics.fixed import round_shift
 from rtl import matvec, mult18
-from rtl.divider import quotient_bits, reciprocal
+from rtl.ccu2c import _ripple
+from rtl.divider import STEP_INIT, quotient_bits, reciprocal
 from rtl.rsqrt import result_bound, rsqrt
 from rtl.spec import fixed_of
 
@@ -119,6 +121,16 @@ def test_divider_sub_block_matches_the_quantisers_reciprocal(numerics):
     recip = Signal(intbv(0, min=0, max=1 << quotient_bits(fx.qmax, fx.recip_frac)))
     assert run_go_done(make, values, m, recip) == [(fx.qmax << fx.recip_frac) // v
                                                     for v in values]
+
+
+def test_divider_step_cells_add_or_subtract_m():
+    """a + m when the sign is set, a - m when not, the chain holding m - 1 and its
+    carry-in the sign, for every 5-bit a and m - 1 (the cells' INIT, bit by bit)."""
+    init = int(STEP_INIT.split("'h")[1], 16)
+    for a in range(-16, 16):
+        for m_less in range(16):
+            assert _ripple(init, a, m_less, 1, 1, 1, 6) == a + m_less + 1
+            assert _ripple(init, a, m_less, 0, 1, 0, 6) == a - m_less - 1
 
 
 @pytest.mark.parametrize("tp, stages, abits", [(2, 1, 8), (8, 0, 8), (16, 2, 4), (64, 6, 16)])
@@ -255,11 +267,11 @@ def test_fabric_product_bench_fails_on_a_mutant(monkeypatch):
 
 
 
-@pytest.mark.parametrize("k, bits", [(4, 8), (1, 4), (16, 24)])
+@pytest.mark.parametrize("k, bits", [(4, 8), (1, 4), (16, 24), (0, 6)])
 def test_round_clamp_saturates_the_rounded_product(k, bits):
     """clamp(round_shift(p, k)) two cycles later, at every rounding offset around both
     ends of q's range (where p >> k just fits or not, and p >> k == qmax with the
-    rounding bit set), and at random."""
+    rounding bit set), and at random; k = 0 (a Q.0 row-wise MUL) only clamps."""
     qmax, qmin = (1 << (bits - 1)) - 1, -(1 << (bits - 1))
     bound = (qmax + 4) << (k + 2)
     offsets = sorted({0, 1, (1 << k) >> 1, ((1 << k) >> 1) - 1, (1 << k) - 1} - {-1})
@@ -289,5 +301,19 @@ def test_round_clamp_saturates_the_rounded_product(k, bits):
         return dut, clock, drive
 
     run_bench(bench)
-    expected = [min(max((v + (1 << (k - 1))) >> k, qmin), qmax) for v in values]
+    expected = [min(max(round_shift(v, k), qmin), qmax) for v in values]
     assert seen[1:len(values) + 1] == expected
+
+
+@pytest.mark.parametrize("prod, q, k, message", [
+    ((-1 << 12, 1 << 12), (-100, 100), 4, "full two's-complement range"),
+    ((-1 << 12, 1 << 12), (-128, 128), -1, "k must be 0 or more"),
+    ((-1 << 12, 1 << 12), (-128, 128), 7, "fewer than q's 8"),
+])
+def test_round_clamp_refuses_what_it_cannot_build(prod, q, k, message):
+    """A q range that is not two's complement, a left shift, a product too short to clamp."""
+    clk = Signal(bool(0))
+    p = Signal(intbv(0, min=prod[0], max=prod[1]))
+    y = Signal(intbv(0, min=q[0], max=q[1]))
+    with pytest.raises(ValueError, match=message):
+        mult18.round_clamp(clk, p, y, k=k)

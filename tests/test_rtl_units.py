@@ -205,18 +205,22 @@ def assert_bench_catches(spec, params: dict, old: str, new: str, bp, tmp_path,
 
 
 #: Verilog text mutations of the double-buffered quantiser (n = 4): faults only
-#: back-to-back vectors, or back-pressure while a bank is emitted, can show
+#: back-to-back vectors, or back-pressure while a bank is emitted, can show; and of
+#: its absmax, kept as two running maxima (the even beats' and the odd beats')
 QUANTIZE_MUTANTS = {
     "emits bank 0 always": ("assign raddr = {rbank, ridx};", "assign raddr = {1'b0, ridx};",
                             None),
-    "loads into a full bank": ("assign take = (i_valid && (!full[wbank]) && (!rst));",
+    "loads into a full bank": ("assign take = (i_valid && room && (!rst));",
                                "assign take = (i_valid && (!rst));", 5),
+    "absmax of the even beats alone": ("    odd_wins <= (gap_eo < 0);", "    odd_wins <= 0;",
+                                       None),
+    "odd maximum carried over": ("    fo2 <= g1;", "    fo2 <= 0;", None),
 }
 
 
 @pytest.mark.parametrize("mutant", sorted(QUANTIZE_MUTANTS))
 def test_quantiser_bench_fails_on_a_bank_mutant(mutant, tmp_path):
-    """Each bank fault is caught by the bench's back-to-back vectors."""
+    """Each bank and absmax fault is caught by the bench's back-to-back vectors."""
     assert_bench_catches(UNITS["quantize"], {"n": 4}, *QUANTIZE_MUTANTS[mutant], tmp_path)
 
 

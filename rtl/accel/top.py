@@ -43,6 +43,7 @@ from rtl.accel.encode import (
 )
 from rtl.accel.memory import rom
 from rtl.accel.modules import dequant_unit, stream_unit
+from rtl.mult18 import product
 from rtl.rowwise import RECUR_PAPER, RECUR_RELEASED
 from rtl.units import UNITS
 
@@ -158,6 +159,13 @@ def lane(clk, rst, d: Design, ctl: dict, in_data, ready, done, rda, index: int):
     gain = Signal(intbv(0, min=0, max=(1 << bits) << num.scale_bits))
     dq_valid = Signal(bool(0))
     dq_y = Signal(intbv(0, min=vmin, max=vmax))
+    # gain = absmax * mant on a MULT18X18D with its registers (unregistered, it was the
+    # whole accelerator's critical path: 13.0 ns at b769ebd). Free-running: mant is
+    # latched at DECODE and absmax by the last quantise, so gain is right
+    # product_latency cycles into an instruction, before its first row sum can reach
+    # the dequantiser (the read and operand registers and the mat-vec's own pipeline,
+    # 14 cycles or more, later), and needs no enable.
+    insts.append(product(clk, absmax, ctl.mant, gain))
     insts.append(dequant_unit(clk, rst, mv.o_valid, dq_ready, acc, gain, ctl.shm1, dq_valid,
                               one, dq_y, params=unit_params(d, "dequant"),
                               label=f"u_lane{index}_dequant"))
@@ -293,13 +301,6 @@ def lane(clk, rst, d: Design, ctl: dict, in_data, ready, done, rda, index: int):
                 sm[saddr].next = wd
 
     @always(clk.posedge)
-    def scale():
-        # free-running: valid from an instruction's second EXEC cycle, before the
-        # first row sum can reach the dequantiser (the read and operand registers and the
-        # mat-vec's own latency later), so the product needs no enable
-        gain.next = absmax * ctl.mant
-
-    @always(clk.posedge)
     def count():
         if ctl.start:
             wcnt.next = 0
@@ -316,8 +317,7 @@ def lane(clk, rst, d: Design, ctl: dict, in_data, ready, done, rda, index: int):
             if wcnt[tpb:] == tp - 1:
                 qm[wcnt[tpb + qbits:tpb]].next = qnext
 
-    return (insts, operands, beats, ready_mux, read, operand, result, write, scale, count,
-            quant_out)
+    return insts, operands, beats, ready_mux, read, operand, result, write, count, quant_out
 
 
 @block
