@@ -1,9 +1,20 @@
 """RMSNorm, bit-exact with FixedPoint.rmsnorm: sum of squares, exact mean, rsqrt, scaling.
 
-n beats of (x, w) are stored while sum(x^2) accumulates; then a short sequence
-of states forms v = max(round_shift(ss * round(2**k / n), k) + eps, 1), the
-sub-block :mod:`rtl.rsqrt` forms r = rsqrt(v), and the unit emits n beats of
+n beats of (x, w) go into one of two banks of block RAM while sum(x^2)
+accumulates; then a short sequence of states forms v = max(round_shift(ss *
+round(2**k / n), k) + eps, 1), the sub-block :mod:`rtl.rsqrt` forms r = rsqrt(v),
+and the unit reads the bank back and emits n beats of
 sat(round_shift(sat(round_shift(x * r, rf)) * w, frac)).
+Double-buffered, as :mod:`rtl.quantizer` is: loading (with its sum of squares),
+the norm (mean and rsqrt) and emitting each follow their own bank pointer, and
+each bank keeps its sum of squares and its rsqrt, so the next vector loads while
+the last one is normed and emitted. A bank is free again once it was loaded,
+normed and emitted (about 2n + 76 cycles), so back to back an operation costs
+about n + 38 cycles (n = 64: 101.9, n = 128: 165.9, n = 2,816: 2,853.5), not
+2n + 77 as with one store; each vector also waits for the one norm sequence (about 49 cycles), which
+sets the II below n of about 12. The price is a bank address bit (at n = 2,816
+the stores take narrower and twice as many blocks) and a cycle after each vector's
+last beat when no beat is taken (the sum of squares clears, :func:`sum_of_squares`).
 Every product goes into a full-width signal first, so no Verilog context width
 truncates it, and every multiply, wide add and shift has a register stage of its
 own (the exponent, the shift, each Newton product); x*x of the sum of squares,
@@ -11,8 +22,7 @@ ss * round(2**k/n), x*r and z*w run on MULT18X18D blocks with their registers
 (:mod:`rtl.mult18`; pieces of three bits or less in the fabric), the sum of squares
 in two half-width accumulators (:func:`sum_of_squares`), each product's rounding
 and saturation in :func:`rtl.mult18.round_clamp`, and x and w are kept in block RAM
-read through the block's own output register (:mod:`rtl.bram`), so one operation
-takes about 2n + 70 cycles.
+read through the block's own output register (:mod:`rtl.bram`).
 """
 
 from __future__ import annotations
@@ -20,7 +30,7 @@ from __future__ import annotations
 from functools import partial
 
 import numpy as np
-from myhdl import Signal, always, always_comb, block, concat, enum, intbv
+from myhdl import Signal, always, always_comb, block, concat, intbv
 
 from rtl.bram import READ_LATENCY, bram
 from rtl.flow import readback
@@ -90,7 +100,7 @@ def edge_stimulus(params: dict) -> list:
 @block
 def rmsnorm(clk, rst, i_valid, i_ready, i_data, o_valid, o_ready, o_data, *, n, eps, bits,
             frac, rf, lut_bits, newton):
-    """The sequential RMSNorm (see the module docstring)."""
+    """The double-buffered RMSNorm (see the module docstring)."""
     xmax = 1 << (bits - 1)
     lo, hi = -xmax, xmax - 1
     k = n.bit_length() + 16
@@ -101,65 +111,95 @@ def rmsnorm(clk, rst, i_valid, i_ready, i_data, o_valid, o_ready, o_data, *, n, 
     v_max = max(((ss_max * recip_n + (1 << (k - 1))) >> k) + eps_int, 1)
     r_max = result_bound(frac, rf)
 
-    phase = enum("LOAD", "DRAIN", "SCALE", "ROUND", "MEAN", "FLOOR", "RSQRT", "EMIT",
-                 encoding="one_hot")
-    state = Signal(phase.LOAD)
+    # two banks of n (x, w) pairs (a bank's address is its number above the index, so
+    # no adder forms it); per bank: full (a whole vector is in it), summed (its sum of
+    # squares is in sss), normed (its rsqrt is in rs); load, norm and emit each own
+    # one bank pointer
+    half = max(2, 1 << (n - 1).bit_length())
+    full, summed, normed = (Signal(intbv(0)[2:]) for _ in range(3))
+    wbank, cbank, rbank = (Signal(bool(0)) for _ in range(3))
+    waddr = Signal(intbv(0, min=0, max=2 * half))
+    raddr = Signal(intbv(0, min=0, max=2 * half))
+    cnt = Signal(intbv(0, min=0, max=half))
+    take = Signal(bool(0))
     x_in = Signal(intbv(0, min=lo, max=hi + 1))
     w_in = Signal(intbv(0, min=lo, max=hi + 1))
-    # sum of squares: register x, x*x in pieces, accumulate; lv: a valid bit a stage
+    # sum of squares: register x, x*x in pieces, accumulate; lv, ll, lb: a square's
+    # valid bit, its vector's last beat and its bank, a stage each; gap: the cycle after
+    # a vector's last beat, when no beat is taken (the accumulator clears)
     xl = Signal(intbv(0, min=lo, max=hi + 1))
     sq = Signal(intbv(0, min=-xmax * xmax, max=xmax * xmax + 1))
     squarer = product(clk, xl, xl, sq, fabric=True)
     sq_depth = product_latency(xl, xl)
-    lv = Signal(intbv(0)[sq_depth + 1:])
-    drained = Signal(bool(1))       # lv == 0, as a register
+    lv, ll, lb = (Signal(intbv(0)[sq_depth + 1:]) for _ in range(3))
+    gap, clear = Signal(bool(0)), Signal(bool(0))
     ss = Signal(intbv(0, min=0, max=ss_max + 1))
-    clear = Signal(bool(0))
     summer = sum_of_squares(clk, clear, lv, sq, ss)
-    cnt = Signal(intbv(0, min=0, max=n))
-    # the mean: ss * round(2**k / n) in pieces (SCALE waits for it), then its rounding
+    # the last square's sum, two cycles after it is added, into its bank's sss
+    l2, l3, b2, b3 = (Signal(bool(0)) for _ in range(4))
+    sss = [Signal(intbv(0, min=0, max=ss_max + 1)) for _ in range(2)]
+    # the mean of bank cbank: ss * round(2**k / n) in pieces, then its rounding, mean +
+    # eps and the floor, each a register computing on every cycle; the norm waits for
+    # them with a token running down ``settle`` (no step depends on the data), then
+    # raises go for the rsqrt block
+    ss_c = Signal(intbv(0, min=0, max=ss_max + 1))
     recip_c = Signal(intbv(0, min=0, max=recip_n + 1))
-    msp = Signal(intbv(0)[len(ss) + len(recip_c):])     # the product's full width
-    scaler = product(clk, ss, recip_c, msp, fabric=True)
-    settle = Signal(intbv(0, min=0, max=product_latency(ss, recip_c) + 1))
+    msp = Signal(intbv(0)[len(ss_c) + len(recip_c):])     # the product's full width
+    scaler = product(clk, ss_c, recip_c, msp, fabric=True)
     msp_r = Signal(intbv(0)[len(msp):])
     mean = Signal(intbv(0, min=0, max=v_max + 1))
     mean_r = Signal(intbv(0, min=0, max=v_max + 1))
     v, v_c = (Signal(intbv(0, min=0, max=v_max + 1)) for _ in range(2))
     zero = Signal(bool(0))
+    # ss_c, the product, msp_r, mean_r, v_c, v: v is the run's on the cycle go rises
+    settle = Signal(intbv(0)[product_latency(ss_c, recip_c) + 4:])
+    # start: bank cbank's norm can begin; kick, a cycle later, its register (it enables
+    # ss_c's 60-odd bits: the decode of start into them was the critical path at 205 MHz)
+    busy, start, kick = Signal(bool(0)), Signal(bool(0)), Signal(bool(0))
     go, ready = Signal(bool(0)), Signal(bool(0))
     r = Signal(intbv(0, min=0, max=r_max))
+    rs = [Signal(intbv(0, min=0, max=r_max)) for _ in range(2)]
     root = rsqrt(clk, rst, go, v, ready, r, frac=frac, rf=rf, lut_bits=lut_bits,
                  newton=newton)
-    # emit pipeline: read, its register, x*r (pieces), round, clamp, z*w (pieces),
-    # round, clamp; w travels beside x*r
-    xa, wa, wd = (Signal(intbv(0, min=lo, max=hi + 1)) for _ in range(3))
-    xr_depth, zw_depth = product_latency(xa, r), product_latency(wa, wd)
+    # emit pipeline of bank rbank: read, its register, a fabric register, x*r (pieces),
+    # round, clamp, a register, z*w (pieces), round, clamp; w travels beside x*r.
+    # x's fabric register: at n = 2,816 the 24 blocks spread out, and a block's route
+    # to the multiplier's input register alone took 4.1 ns (195 MHz)
+    r_emit = Signal(intbv(0, min=0, max=r_max))
+    xa, xb, wa, wd = (Signal(intbv(0, min=lo, max=hi + 1)) for _ in range(4))
+    xr_depth, zw_depth = product_latency(xb, r_emit), product_latency(wa, wd)
     run = Signal(bool(0))
-    ridx = Signal(intbv(0, min=0, max=n))
+    ridx = Signal(intbv(0, min=0, max=half))
     done = Signal(bool(0))
-    load = Signal(bool(0))
-    xs = bram(clk, load, cnt, x_in, ridx, xa, depth=n)
-    ws = bram(clk, load, cnt, w_in, ridx, wa, depth=n)
+    xs = bram(clk, take, waddr, x_in, raddr, xa, depth=2 * half)
+    ws = bram(clk, take, waddr, w_in, raddr, wa, depth=2 * half)
     data = Signal(intbv(0)[len(o_data):])
     reader = readback(clk, rst, run, ridx, o_valid, o_ready, o_data, data, done, n=n,
-                      depth=READ_LATENCY + 4 + xr_depth + zw_depth)
+                      depth=READ_LATENCY + 6 + xr_depth + zw_depth)
     xr = Signal(intbv(0, min=-xmax * r_max, max=xmax * r_max))
-    scale_x = product(clk, xa, r, xr, fabric=True)
-    w_delay = delay(clk, wa, wd, xr_depth + 2)
-    z = Signal(intbv(0, min=lo, max=hi + 1))
+    scale_x = product(clk, xb, r_emit, xr, fabric=True)
+    x_delay, w_delay = delay(clk, xa, xb, 1), delay(clk, wa, wd, xr_depth + 4)
+    # z registered once more on its way to the multiplier blocks: the clamp's carry
+    # chain and its long route to them held RMSNorm at 197 MHz
+    z, z_r = (Signal(intbv(0, min=lo, max=hi + 1)) for _ in range(2))
     zw = Signal(intbv(0, min=-xmax * xmax, max=xmax * xmax + 1))
-    scale_w = product(clk, z, wd, zw, fabric=True)
+    scale_w = product(clk, z_r, wd, zw, fabric=True)
     out = Signal(intbv(0, min=lo, max=hi + 1))
-    clamps = round_clamp(clk, xr, z, k=rf), round_clamp(clk, zw, out, k=frac)
+    clamps = (round_clamp(clk, xr, z, k=rf), delay(clk, z, z_r, 1),
+              round_clamp(clk, zw, out, k=frac))
 
     @always_comb
     def inputs():
         x_in.next = i_data[bits:].signed()
         w_in.next = i_data[2 * bits:bits].signed()
-        i_ready.next = state == phase.LOAD and not rst
-        run.next = state == phase.EMIT
-        go.next = state == phase.RSQRT
+        take.next = i_valid and not full[wbank] and not gap and not rst
+        i_ready.next = not full[wbank] and not gap and not rst
+        start.next = summed[cbank] and not normed[cbank] and not busy
+
+    @always_comb
+    def banks():
+        waddr.next = concat(wbank, cnt)
+        raddr.next = concat(rbank, ridx)
 
     @always(clk.posedge)
     def constants():
@@ -177,22 +217,30 @@ def rmsnorm(clk, rst, i_valid, i_ready, i_data, o_valid, o_ready, o_data, *, n, 
     @always_comb
     def drive():
         data.next = out[bits:]
-        load.next = state == phase.LOAD and i_valid
 
     @always(clk.posedge)
     def squares():
         if rst:
             lv.next = 0
-            drained.next = 1
+            gap.next = 0
         else:
-            lv.next = concat(lv[sq_depth:], state == phase.LOAD and i_valid)
-            drained.next = lv[sq_depth:] == 0 and not (state == phase.LOAD and i_valid)
-            xl.next = x_in
+            lv.next = concat(lv[sq_depth:], take)
+            gap.next = take and cnt == n - 1
+        clear.next = rst or (lv[sq_depth] and ll[sq_depth])
+        ll.next = concat(ll[sq_depth:], cnt == n - 1)
+        lb.next = concat(lb[sq_depth:], wbank)
+        xl.next = x_in
+        l2.next = lv[sq_depth] and ll[sq_depth]
+        b2.next = lb[sq_depth]
+        l3.next = l2
+        b3.next = b2
+        if l3:
+            sss[b3].next = ss
 
     @always(clk.posedge)
     def mean_path():
-        """v = max(mean + eps, 1) from the registered product, on every cycle (ss holds
-        still from DRAIN to the end of EMIT; ROUND, MEAN and FLOOR wait for this): the
+        """v = max(mean + eps, 1) from the registered product, on every cycle (ss_c
+        holds still while the norm waits for it and the rsqrt block runs): the
         rounded mean, then mean + eps beside a zero test, then the floor (with eps of an
         LSB or more, mean + eps >= 1 and the test is left out)."""
         msp_r.next = msp
@@ -208,52 +256,76 @@ def rmsnorm(clk, rst, i_valid, i_ready, i_data, o_valid, o_ready, o_data, *, n, 
             v.next = v_c
 
     @always(clk.posedge)
+    def emitted():
+        """The emitted bank's rsqrt, registered: rbank changes only when the pipeline
+        is empty, and the first product of a bank is three cycles after its first read.
+        run, registered too (its bank mux into the read counter's enable held the unit
+        at 190 MHz at n = 2,816): normed[rbank] a cycle late, low the cycle after done,
+        when rbank moves on (normed[rbank] falls only then)."""
+        r_emit.next = rs[rbank]
+        if rst:
+            run.next = 0
+        else:
+            run.next = normed[rbank] and not done
+
+    @always(clk.posedge)
     def control():
         if rst:
-            state.next = phase.LOAD
+            full.next = 0
+            summed.next = 0
+            normed.next = 0
+            wbank.next = 0
+            cbank.next = 0
+            rbank.next = 0
             cnt.next = 0
-            clear.next = 1
+            busy.next = 0
+            kick.next = 0
+            go.next = 0
+            settle.next = 0
         else:
-            clear.next = 0
-            if state == phase.LOAD:
-                if i_valid:
-                    if cnt == n - 1:
-                        cnt.next = 0
-                        state.next = phase.DRAIN
-                    else:
-                        cnt.next = cnt + 1
-            elif state == phase.DRAIN:
-                if drained:
-                    state.next = phase.SCALE
-                    settle.next = settle.max - 1
-            elif state == phase.SCALE:
-                if settle == 0:
-                    state.next = phase.ROUND
+            if take:
+                if cnt == n - 1:
+                    cnt.next = 0
+                    full.next[wbank] = 1
+                    wbank.next = not wbank
                 else:
-                    settle.next = settle - 1
-            elif state == phase.ROUND:
-                state.next = phase.MEAN
-            elif state == phase.MEAN:
-                state.next = phase.FLOOR
-            elif state == phase.FLOOR:
-                state.next = phase.RSQRT
-            elif state == phase.RSQRT:
-                if ready:
-                    state.next = phase.EMIT
-            elif done:
-                state.next = phase.LOAD
-                clear.next = 1
+                    cnt.next = cnt + 1
+            if l3:
+                summed.next[b3] = 1
+            settle.next = concat(settle[len(settle) - 1:0], kick)
+            kick.next = start
+            if start:
+                busy.next = 1
+            if kick:
+                ss_c.next = sss[cbank]
+            if settle[len(settle) - 1]:
+                go.next = 1
+            if go and ready:
+                # go falls for a cycle at least, which re-arms the rsqrt block
+                go.next = 0
+                busy.next = 0
+                rs[cbank].next = r
+                normed.next[cbank] = 1
+                cbank.next = not cbank
+            if done:
+                full.next[rbank] = 0
+                summed.next[rbank] = 0
+                normed.next[rbank] = 0
+                rbank.next = not rbank
 
-    return (reader, root, squarer, summer, scaler, scale_x, w_delay, scale_w, inputs, constants,
-            rounding_mean, drive, squares, mean_path, control, xs, ws, clamps)
+    return (reader, root, squarer, summer, scaler, scale_x, x_delay, w_delay, scale_w, inputs,
+            banks, constants, rounding_mean, drive, squares, mean_path, emitted, control, xs,
+            ws, clamps)
 
 
 @block
 def sum_of_squares(clk, clear, lv, sq, ss):
-    """ss = the sum of the squares sq on the cycles lv's top bit is high, since ``clear``:
-    the low half of each square (as wide as half of ss) and the rest summed in two
-    accumulators (two short carry chains: one of 53 bits held RMSNorm near 170 MHz),
-    then combined in a register, so ss follows the last square by two cycles."""
+    """ss = the sum of the squares sq on the cycles lv's top bit is high, since ``clear``
+    (the cycle after a vector's last square, the registers' synchronous reset: a
+    restart muxed in after the adders held RMSNorm at 203 MHz): the low half of each
+    square (as wide as half of ss) and the rest summed in two accumulators (two short
+    carry chains: one of 53 bits held RMSNorm near 170 MHz), then combined in a
+    register, so ss follows the last square by two cycles."""
     low = min(len(ss) // 2, len(sq) - 1)
     low_max = ((1 << low) - 1) * (ss.max // max(sq.max - 1, 1) + 1)
     lo = Signal(intbv(0, min=0, max=low_max + 1))

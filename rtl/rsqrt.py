@@ -1,19 +1,23 @@
 """RMSNorm's 1/sqrt as a sub-block, bit-exact with FixedPoint.rsqrt.
 
-A short sequence of states: find v's leading one, normalise v by an even shift to
-u, read the seed table of cosim.numerics.nonlinear at u's top bits, run the Newton
-steps y <- y * (3 - u*y^2) / 2 (square, term, step) and shift back with rounding.
-Each product runs on MULT18X18D blocks with their registers (:mod:`rtl.mult18`) and
-its state waits the pieces' depth for it. For the clock, the leading one, the
-exponent, the normalising shift, the seed table and the final shift are registers
-computing on every cycle from registers, and the state that takes one waits a cycle.
+A fixed sequence: find v's leading one, normalise v by an even shift to u, read
+the seed table of cosim.numerics.nonlinear at u's top bits, run the Newton steps
+y <- y * (3 - u*y^2) / 2 (square, term, step) and shift back with rounding.
+Each product runs on MULT18X18D blocks with their registers (:mod:`rtl.mult18`).
+For the clock, the leading one, the exponent, the normalising shift, the seed
+table, the Newton terms and the final shift are registers computing on every
+cycle from registers, and the sequence only says when a register takes its
+result. No step depends on the data, so the sequence is a token running down a
+shift register, one bit a cycle, and each step's enable is one of its bits: a
+state machine's decode into the enables (state, its wait counter, rst) was the
+unit's critical path, about 5 ns at 192 MHz between registered ports.
 Kept apart from :mod:`rtl.rmsnorm` so that its own vectors (tests/test_rtl_subblocks.py)
 check it against the golden model directly.
 """
 
 from __future__ import annotations
 
-from myhdl import Signal, always, always_comb, block, enum, intbv
+from myhdl import Signal, always, always_comb, block, concat, intbv
 
 from cosim.numerics.nonlinear import rsqrt_seeds
 from rtl.mult18 import product, product_latency, result
@@ -66,11 +70,16 @@ def result_bound(frac: int, rf: int) -> int:
 
 @block
 def rsqrt(clk, rst, go, v, done, r, *, frac, rf, lut_bits, newton):
-    """r = FixedPoint.rsqrt(v), v >= 1 held while ``go`` is high.
+    """r = FixedPoint.rsqrt(v), v >= 1 valid from the first cycle of ``go``, held while
+    ``go`` is high.
 
     When ``go`` rises the sequence starts; ``done`` rises with r valid and stays
-    high until ``go`` falls, which re-arms the block. It takes newton * 3 * (d + 1) + 17
+    high until ``go`` falls, which re-arms the block. It takes newton * 3 * (d + 1) + 18
     cycles, d the depth of the widest of its products.
+    Cycle c of the sequence (c = 0: go's first) takes register x's result where the
+    schedule says: v's leading one lands in ``lead`` at c = 2, the exponent e at
+    c = 6, u at 10, y the seed at 12; each Newton step (y2, term t, y) takes
+    3 (d + 1) cycles; then yr = y + half and the final shift's four steps, and r.
     """
     vbits = max((v.max - 1).bit_length(), 1)
     m = rf + (rf & 1)
@@ -81,10 +90,6 @@ def rsqrt(clk, rst, go, v, done, r, *, frac, rf, lut_bits, newton):
     e_top = (vbits - 1 - m) >> 1
     top_amt, top_neg = abs(2 * e_top), e_top < 0
 
-    phase = enum("IDLE", "LEAD", "EXPONENT", "NORM", "SEED", "SQUARE", "TERM", "STEP",
-                 "ROUND", "FINAL", "DONE",
-                 encoding="one_hot")
-    state = Signal(phase.IDLE)
     # v's leading one, 1-based (wide enough to compare with m + 2)
     lead = Signal(intbv(0, min=0, max=max(vbits, m + 2) + 1))
     lead_r = Signal(intbv(0, min=0, max=lead.max))
@@ -122,22 +127,32 @@ def rsqrt(clk, rst, go, v, done, r, *, frac, rf, lut_bits, newton):
     finders += [_highest(founds[0], poss[0], poss[0], links[0])]
     finders += [_highest(founds[j], poss[j], links[j - 1], links[j]) for j in range(1, len(links))]
     finders.append(_register(clk, links[-1], lead))
-    wait = max(product_latency(x, z) for x, z in ((y, y), (u, y2), (y, t)))
-    hold = Signal(intbv(0, min=0, max=wait + 1))
-    holding = Signal(bool(0))       # hold != 0, as a register of its own
-    steps = Signal(intbv(0, min=0, max=newton + 1))
+    d = max(product_latency(x, z) for x, z in ((y, y), (u, y2), (y, t)))
     sh = Signal(intbv(0, min=e_lo + sh_off - 1, max=e_hi + sh_off + 1))
     # y plus the rounding half of the final shift; that half; the shifted result
     yr = Signal(intbv(0, min=-ymax, max=ymax + (1 << max(sh.max - 2, 0))))
     half = Signal(intbv(0, min=0, max=(1 << max(sh.max - 2, 0)) + 1))
-    r_c = Signal(intbv(0, min=r.min, max=r.max))
-    # sh > 0, sh and -sh as registers (sh is set long before ROUND)
-    pos, pos_a, pos_b = Signal(bool(0)), Signal(bool(0)), Signal(bool(0))
-    part_a, part_b = Signal(intbv(0)[3:]), Signal(intbv(0)[2:])
-    r_a, r_b = (Signal(intbv(0, min=min(yr.min, 0), max=max(yr.max, r.max))) for _ in range(2))
+    r_d = Signal(intbv(0, min=r.min, max=r.max))
+    # sh > 0, sh and -sh as registers (sh is set long before the final shift)
+    pos, pos_a, pos_b, pos_c = (Signal(bool(0)) for _ in range(4))
+    part_a, part_b, part_c = Signal(intbv(0)[3:]), Signal(intbv(0)[2:]), Signal(bool(0))
+    r_a, r_b, r_c = (Signal(intbv(0, min=min(yr.min, 0), max=max(yr.max, r.max)))
+                     for _ in range(3))
     shf = Signal(intbv(0, min=0, max=max(sh.max, -sh.min + 1, 2)))
     shm = Signal(intbv(0, min=sh.min - 1, max=sh.max))
-
+    # the schedule: the token is in bit c - 1 of ``token`` on cycle c of the sequence,
+    # and a register taking its result at the end of cycle c is enabled by that bit
+    take_e, take_seed = 5, 11
+    take_steps = [11 + 3 * (d + 1) * s for s in range(1, newton + 1)]
+    take_y = take_steps[-1] if newton else take_seed    # y is final from the next cycle
+    # yr from the cycle after, then the final shift's four steps and r
+    shift_a, shift_b, shift_c, shift_d = take_y + 2, take_y + 3, take_y + 4, take_y + 5
+    take_r = take_y + 6
+    length = take_r
+    token = Signal(intbv(0)[length:])
+    start, armed = Signal(bool(0)), Signal(bool(1))
+    step_now = Signal(bool(0))      # the token reaches a Newton step next cycle
+    step_mask = sum(1 << (s - 2) for s in take_steps)
 
     @always(clk.posedge)
     def exponent():
@@ -186,10 +201,8 @@ def rsqrt(clk, rst, go, v, done, r, *, frac, rf, lut_bits, newton):
         seed.next = seeds[index]
 
     @always(clk.posedge)
-    def final_shift():
-        """The rounding half in two registered steps (sh is set long before ROUND), and
-        the final shift in three, taken only in FINAL (its wait cycles), where yr and sh
-        are the run's."""
+    def rounding_half():
+        """The rounding half in two registered steps (sh is set long before it is used)."""
         pos.next = sh > 0
         shm.next = sh - 1
         if sh > 0:
@@ -200,34 +213,44 @@ def rsqrt(clk, rst, go, v, done, r, *, frac, rf, lut_bits, newton):
             half.next = 1 << shm
         else:
             half.next = 0
-        if state == phase.FINAL:
-            # by the multiple of 8, then by 4 or 0, then by the rest; each step carries
-            # the amount and direction it was given, so a step never meets a stale one
+
+    @always(clk.posedge)
+    def final_shift():
+        """The final shift in four registered steps, each taken on its own cycle of the
+        schedule, where yr and sh are the run's: by the multiple of 8, then by 4, 2 and 1
+        or 0 (a step of 0-3 in one took three LUTs and 211 MHz); each step carries the
+        amount and direction it was given."""
+        if token[shift_a - 1]:
             if pos:
                 r_a.next = yr >> (shf & ~7)
             else:
                 r_a.next = yr << (shf & ~7)
             part_a.next = shf & 7
             pos_a.next = pos
+        if token[shift_b - 1]:
             if pos_a:
                 r_b.next = r_a >> (part_a & 4)
             else:
                 r_b.next = r_a << (part_a & 4)
             part_b.next = part_a & 3
             pos_b.next = pos_a
+        if token[shift_c - 1]:
             if pos_b:
-                r_c.next = r_b >> part_b
+                r_c.next = r_b >> (part_b & 2)
             else:
-                r_c.next = r_b << part_b
-
-    @always_comb
-    def status():
-        done.next = state == phase.DONE
+                r_c.next = r_b << (part_b & 2)
+            part_c.next = part_b[0]
+            pos_c.next = pos_b
+        if token[shift_d - 1]:
+            if pos_c:
+                r_d.next = r_c >> part_c
+            else:
+                r_d.next = r_c << part_c
 
     @always(clk.posedge)
     def steps_free():
-        """What the states only wait for, on every cycle (their sources hold still while
-        a state waits; fewer registers hang on the state and its enables)."""
+        """What the schedule only waits for, on every cycle (their sources hold still
+        while it waits; fewer registers hang on the schedule's enables)."""
         lead_r.next = lead
         u.next = u_c
         sh.next = e + sh_off
@@ -235,78 +258,53 @@ def rsqrt(clk, rst, go, v, done, r, *, frac, rf, lut_bits, newton):
         t.next = (3 << rf) - (uy >> m)
         yr.next = y + half
 
+    @always_comb
+    def starting():
+        start.next = go and armed
+
     @always(clk.posedge)
     def sequence():
+        """The token and the handshake: armed until go starts a run, done from r's
+        cycle until go falls, which re-arms."""
         if rst:
-            state.next = phase.IDLE
+            token.next = 0
+            armed.next = 1
+            done.next = 0
+        else:
+            token.next = concat(token[length - 1:0], start)
+            if start:
+                armed.next = 0
+            if token[take_r - 1]:
+                done.next = 1
+            elif done and not go:
+                done.next = 0
+                armed.next = 1
+        step_now.next = (token & step_mask) != 0
+
+    @always(clk.posedge)
+    def exponent_taken():
+        """The largest exponent while go is low keeps v >> 2e in range until the run's
+        own arrives."""
+        if rst or not go:
             e.next = e_top
             amt.next = top_amt
             neg.next = top_neg
-        elif state == phase.IDLE:
-            # the largest exponent keeps v >> 2e in range until the real one arrives
-            e.next = e_top
-            amt.next = top_amt
-            neg.next = top_neg
-            if go:
-                hold.next = 1           # v's leading one takes two registers
-                holding.next = 1
-                state.next = phase.LEAD
-        elif holding:
-            hold.next = hold - 1        # a registered result or a product settles
-            holding.next = hold != 1
-        elif state == phase.LEAD:
-            hold.next = 2
-            holding.next = 1
-            state.next = phase.EXPONENT
-        elif state == phase.EXPONENT:
+        elif token[take_e - 1]:
             e.next = e_c
             amt.next = amt_c
             neg.next = neg_c
-            hold.next = 3
-            holding.next = 1
-            state.next = phase.NORM
-        elif state == phase.NORM:
-            hold.next = 1
-            holding.next = 1
-            state.next = phase.SEED
-        elif state == phase.SEED:
-            y.next = seed
-            steps.next = newton
-            hold.next = wait
-            holding.next = 1
-            if newton > 0:
-                state.next = phase.SQUARE
-            else:
-                state.next = phase.ROUND
-        elif state == phase.SQUARE:
-            hold.next = wait
-            holding.next = 1
-            state.next = phase.TERM
-        elif state == phase.TERM:
-            hold.next = wait
-            holding.next = 1
-            state.next = phase.STEP
-        elif state == phase.STEP:
-            y.next = yt >> (rf + 1)
-            hold.next = wait
-            holding.next = 1
-            if steps == 1:
-                state.next = phase.ROUND
-            else:
-                steps.next = steps - 1
-                state.next = phase.SQUARE
-        elif state == phase.ROUND:
-            hold.next = 3
-            holding.next = 1
-            state.next = phase.FINAL
-        elif state == phase.FINAL:
-            r.next = r_c
-            state.next = phase.DONE
-        elif not go:
-            state.next = phase.IDLE
-            e.next = e_top
-            amt.next = top_amt
-            neg.next = top_neg
 
-    return (multipliers, finders, exponent, normalise, lookup, rom, final_shift, status, steps_free,
-            sequence)
+    @always(clk.posedge)
+    def newton_step():
+        if token[take_seed - 1]:
+            y.next = seed
+        elif step_now:
+            y.next = yt >> (rf + 1)
+
+    @always(clk.posedge)
+    def result_taken():
+        if token[take_r - 1]:
+            r.next = r_d
+
+    return (multipliers, finders, exponent, normalise, lookup, rom, rounding_half, final_shift,
+            steps_free, starting, sequence, exponent_taken, newton_step, result_taken)
