@@ -267,16 +267,20 @@ def test_fabric_product_bench_fails_on_a_mutant(monkeypatch):
 
 
 
-@pytest.mark.parametrize("k, bits", [(4, 8), (1, 4), (16, 24), (0, 6)])
-def test_round_clamp_saturates_the_rounded_product(k, bits):
+@pytest.mark.parametrize("k, bits, top", [(4, 8, 2), (1, 4, 2), (16, 24, 2), (0, 6, 2),
+                                          (16, 8, 20)])
+def test_round_clamp_saturates_the_rounded_product(k, bits, top):
     """clamp(round_shift(p, k)) two cycles later, at every rounding offset around both
     ends of q's range (where p >> k just fits or not, and p >> k == qmax with the
-    rounding bit set), and at random; k = 0 (a Q.0 row-wise MUL) only clamps."""
+    rounding bit set), and at random; k = 0 (a Q.0 row-wise MUL) only clamps. With
+    ``top`` bits above q's, more than mult18.SPLIT_TEST, the fit is tested in halves:
+    a product with one bit set above q (and its negation) is clamped in either half."""
     qmax, qmin = (1 << (bits - 1)) - 1, -(1 << (bits - 1))
-    bound = (qmax + 4) << (k + 2)
+    bound = (qmax + 4) << (k + top)
     offsets = sorted({0, 1, (1 << k) >> 1, ((1 << k) >> 1) - 1, (1 << k) - 1} - {-1})
     values = [(p << k) + o for p in (*range(qmin - 3, qmin + 3), -1, 0, 1,
                                      *range(qmax - 3, qmax + 3)) for o in offsets]
+    values += [s * (1 << (k + j)) for j in range(bits - 1, bits + top) for s in (1, -1)]
     rng = random.Random(k)
     values += [-bound, bound - 1] + [rng.randrange(-bound, bound) for _ in range(200)]
     clk = Signal(bool(0))
