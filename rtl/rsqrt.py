@@ -74,11 +74,11 @@ def rsqrt(clk, rst, go, v, done, r, *, frac, rf, lut_bits, newton):
     ``go`` is high.
 
     When ``go`` rises the sequence starts; ``done`` rises with r valid and stays
-    high until ``go`` falls, which re-arms the block. It takes newton * 3 * (d + 1) + 18
+    high until ``go`` falls, which re-arms the block. It takes newton * 3 * (d + 1) + 19
     cycles, d the depth of the widest of its products.
     Cycle c of the sequence (c = 0: go's first) takes register x's result where the
     schedule says: v's leading one lands in ``lead`` at c = 2, the exponent e at
-    c = 6, u at 10, y the seed at 12; each Newton step (y2, term t, y) takes
+    c = 6, u at 10, y the seed at 13; each Newton step (y2, term t, y) takes
     3 (d + 1) cycles; then yr = y + half and the final shift's four steps, and r.
     """
     vbits = max((v.max - 1).bit_length(), 1)
@@ -109,6 +109,10 @@ def rsqrt(clk, rst, go, v, done, r, *, frac, rf, lut_bits, newton):
     u = Signal(intbv(0, min=0, max=1 << (m + 2)))
     index = Signal(intbv(0, min=0, max=1 << lut_bits))
     seed = Signal(intbv(0, min=0, max=max(seeds) + 1))
+    seed_lo, seed_hi = (Signal(intbv(0, min=0, max=max(seeds) + 1)) for _ in range(2))
+    top = Signal(bool(0))
+    half_size = len(seeds) // 2
+    low_seeds, high_seeds = seeds[:half_size], seeds[half_size:]
     y = Signal(intbv(0, min=-ymax, max=ymax))
     yy = result(y, y)
     y2 = Signal(intbv(0, min=0, max=(ymax * ymax >> rf) + 1))
@@ -142,8 +146,8 @@ def rsqrt(clk, rst, go, v, done, r, *, frac, rf, lut_bits, newton):
     shm = Signal(intbv(0, min=sh.min - 1, max=sh.max))
     # the schedule: the token is in bit c - 1 of ``token`` on cycle c of the sequence,
     # and a register taking its result at the end of cycle c is enabled by that bit
-    take_e, take_seed = 5, 11
-    take_steps = [11 + 3 * (d + 1) * s for s in range(1, newton + 1)]
+    take_e, take_seed = 5, 12
+    take_steps = [take_seed + 3 * (d + 1) * s for s in range(1, newton + 1)]
     take_y = take_steps[-1] if newton else take_seed    # y is final from the next cycle
     # yr from the cycle after, then the final shift's four steps and r
     shift_a, shift_b, shift_c, shift_d = take_y + 2, take_y + 3, take_y + 4, take_y + 5
@@ -198,7 +202,16 @@ def rsqrt(clk, rst, go, v, done, r, *, frac, rf, lut_bits, newton):
 
     @always(clk.posedge)
     def rom():
-        seed.next = seeds[index]
+        """Each half of the table by the index's low bits, then the index's top bit
+        picks one (one 64-entry lookup, three LUT levels after the route from u's
+        register at the multiplier, was 196 MHz)."""
+        seed_lo.next = low_seeds[index[lut_bits - 1:]]
+        seed_hi.next = high_seeds[index[lut_bits - 1:]]
+        top.next = index[lut_bits - 1]
+        if top:
+            seed.next = seed_hi
+        else:
+            seed.next = seed_lo
 
     @always(clk.posedge)
     def rounding_half():
