@@ -367,35 +367,6 @@ def round_clamp(clk, prod, q, *, k):
             pr.next = prod << 1
 
     @always(clk.posedge)
-    def test():
-        neg.next = pr[width - 1]
-        at_max.next = pr[bits + 1:1] == qmax
-        low.next = pr[bits + 1:1].signed()
-        r.next = pr[0]
-
-    if width - bits > SPLIT_TEST:
-        # two halves tested and registered, joined in the clamp's cycle: the quantiser's
-        # test of 25 bits at once was three LUT levels and its slowest path (194.8 MHz)
-        mid = (width + bits) // 2
-        hi_ones, lo_ones = (1 << (width - mid)) - 1, (1 << (mid - bits)) - 1
-        zero_hi, ones_hi, zero_lo, ones_lo = (Signal(bool(0)) for _ in range(4))
-
-        @always(clk.posedge)
-        def halves():
-            zero_hi.next = pr[width:mid] == 0
-            ones_hi.next = pr[width:mid] == hi_ones
-            zero_lo.next = pr[mid:bits] == 0
-            ones_lo.next = pr[mid:bits] == lo_ones
-
-        @always_comb
-        def fit():
-            fits.next = (zero_hi and zero_lo) or (ones_hi and ones_lo)
-    else:
-        @always(clk.posedge)
-        def fit():
-            fits.next = pr[width:bits] == 0 or pr[width:bits] == ones
-
-    @always(clk.posedge)
     def clamp():
         if not fits:
             if neg:
@@ -407,4 +378,39 @@ def round_clamp(clk, prod, q, *, k):
         else:
             q.next = low + r
 
-    return (shift, test, clamp, fit) + ((halves,) if width - bits > SPLIT_TEST else ())
+    if width - bits <= SPLIT_TEST:
+        @always(clk.posedge)
+        def test():
+            fits.next = pr[width:bits] == 0 or pr[width:bits] == ones
+            neg.next = pr[width - 1]
+            at_max.next = pr[bits + 1:1] == qmax
+            low.next = pr[bits + 1:1].signed()
+            r.next = pr[0]
+
+        return shift, test, clamp
+
+    @always(clk.posedge)
+    def test():
+        neg.next = pr[width - 1]
+        at_max.next = pr[bits + 1:1] == qmax
+        low.next = pr[bits + 1:1].signed()
+        r.next = pr[0]
+
+    # two halves tested and registered, joined in the clamp's cycle: the quantiser's
+    # test of 25 bits at once was three LUT levels and its slowest path (194.8 MHz)
+    mid = (width + bits) // 2
+    hi_ones, lo_ones = (1 << (width - mid)) - 1, (1 << (mid - bits)) - 1
+    zero_hi, ones_hi, zero_lo, ones_lo = (Signal(bool(0)) for _ in range(4))
+
+    @always(clk.posedge)
+    def halves():
+        zero_hi.next = pr[width:mid] == 0
+        ones_hi.next = pr[width:mid] == hi_ones
+        zero_lo.next = pr[mid:bits] == 0
+        ones_lo.next = pr[mid:bits] == lo_ones
+
+    @always_comb
+    def fit():
+        fits.next = (zero_hi and zero_lo) or (ones_hi and ones_lo)
+
+    return shift, test, clamp, fit, halves
