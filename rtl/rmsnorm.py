@@ -14,7 +14,8 @@ about n + 38 cycles (n = 64: 102.4, n = 128: 166.4, n = 2,816: 2,853.9), not
 2n + 77 as with one store; each vector also waits for the one norm sequence
 (about 50 cycles), which sets the II below n of about 12. The price is a bank
 address bit (at n = 2,816 the stores take narrower and twice as many blocks) and
-a cycle after each vector's last beat when no beat is taken (the sum of squares clears, :func:`sum_of_squares`).
+a cycle after each vector's last beat when no beat is taken (the sum of squares
+clears, :func:`sum_of_squares`).
 Every product goes into a full-width signal first, so no Verilog context width
 truncates it, and every multiply, wide add and shift has a register stage of its
 own (the exponent, the shift, each Newton product); x*x of the sum of squares,
