@@ -137,13 +137,16 @@ def rsqrt(clk, rst, go, v, done, r, *, frac, rf, lut_bits, newton):
     yr = Signal(intbv(0, min=-ymax, max=ymax + (1 << max(sh.max - 2, 0))))
     half = Signal(intbv(0, min=0, max=(1 << max(sh.max - 2, 0)) + 1))
     r_d = Signal(intbv(0, min=r.min, max=r.max))
-    # sh > 0, sh and -sh as registers (sh is set long before the final shift)
-    pos, pos_a, pos_b, pos_c = (Signal(bool(0)) for _ in range(4))
-    part_a, part_b, part_c = Signal(intbv(0)[3:]), Signal(intbv(0)[2:]), Signal(bool(0))
-    r_a, r_b, r_c = (Signal(intbv(0, min=min(yr.min, 0), max=max(yr.max, r.max)))
-                     for _ in range(3))
-    shf = Signal(intbv(0, min=0, max=max(sh.max, -sh.min + 1, 2)))
+    # the final shift by sh as a right shift of yr << lift by shr = sh + lift >= 0: one
+    # direction, so each step is a two-way mux on one bit of a register (both directions,
+    # chosen by sh > 0, were three LUTs from that register at 197.8 MHz)
+    lift = -sh.min
+    pos = Signal(bool(0))
     shm = Signal(intbv(0, min=sh.min - 1, max=sh.max))
+    shr = Signal(intbv(0, min=0, max=sh.max + lift))
+    part_a, part_b, part_c = Signal(intbv(0)[3:]), Signal(intbv(0)[2:]), Signal(bool(0))
+    yl, r_a, r_b, r_c = (Signal(intbv(0, min=min(yr.min, 0) << lift, max=yr.max << lift))
+                         for _ in range(4))
     # the schedule: the token is in bit c - 1 of ``token`` on cycle c of the sequence,
     # and a register taking its result at the end of cycle c is enabled by that bit
     take_e, take_seed = 5, 12
@@ -215,50 +218,39 @@ def rsqrt(clk, rst, go, v, done, r, *, frac, rf, lut_bits, newton):
 
     @always(clk.posedge)
     def rounding_half():
-        """The rounding half in two registered steps (sh is set long before it is used)."""
+        """The rounding half in two registered steps, and the shift right (sh is set
+        long before either is used)."""
         pos.next = sh > 0
         shm.next = sh - 1
-        if sh > 0:
-            shf.next = sh
-        else:
-            shf.next = -sh
+        shr.next = sh + lift
         if pos:
             half.next = 1 << shm
         else:
             half.next = 0
 
+    @always_comb
+    def lifted():
+        """yr << lift as wires (a shift in the step's expression converts to one at
+        yr's width)."""
+        yl.next = concat(yr, intbv(0)[lift:]).signed()
+
     @always(clk.posedge)
     def final_shift():
         """The final shift in four registered steps, each taken on its own cycle of the
-        schedule, where yr and sh are the run's: by the multiple of 8, then by 4, 2 and 1
+        schedule, where yr and shr are the run's: by the multiple of 8, then by 4, 2 and 1
         or 0 (a step of 0-3 in one took three LUTs and 211 MHz); each step carries the
-        amount and direction it was given."""
+        amount it was given."""
         if token[shift_a - 1]:
-            if pos:
-                r_a.next = yr >> (shf & ~7)
-            else:
-                r_a.next = yr << (shf & ~7)
-            part_a.next = shf & 7
-            pos_a.next = pos
+            r_a.next = yl >> (shr & ~7)
+            part_a.next = shr & 7
         if token[shift_b - 1]:
-            if pos_a:
-                r_b.next = r_a >> (part_a & 4)
-            else:
-                r_b.next = r_a << (part_a & 4)
+            r_b.next = r_a >> (part_a & 4)
             part_b.next = part_a & 3
-            pos_b.next = pos_a
         if token[shift_c - 1]:
-            if pos_b:
-                r_c.next = r_b >> (part_b & 2)
-            else:
-                r_c.next = r_b << (part_b & 2)
+            r_c.next = r_b >> (part_b & 2)
             part_c.next = part_b[0]
-            pos_c.next = pos_b
         if token[shift_d - 1]:
-            if pos_c:
-                r_d.next = r_c >> part_c
-            else:
-                r_d.next = r_c << part_c
+            r_d.next = r_c >> part_c
 
     @always(clk.posedge)
     def steps_free():
@@ -319,5 +311,5 @@ def rsqrt(clk, rst, go, v, done, r, *, frac, rf, lut_bits, newton):
         if token[take_r - 1]:
             r.next = r_d
 
-    return (multipliers, finders, exponent, normalise, lookup, rom, rounding_half, final_shift,
-            steps_free, starting, sequence, exponent_taken, newton_step, result_taken)
+    return (multipliers, finders, exponent, normalise, lookup, rom, rounding_half, lifted,
+            final_shift, steps_free, starting, sequence, exponent_taken, newton_step, result_taken)
