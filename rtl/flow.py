@@ -8,7 +8,8 @@ units that first store a whole vector and then re-read it through a free-running
 pipeline (quantize and rmsnorm: their enable's fan-out limited their clock).
 Both of those had the same hand-written copy of this logic (valid bits, a read
 index, an output count to n - 1); keeping it in one place keeps their handshakes
-identical and lets a fix reach both.
+identical and lets a fix reach both. :func:`counter` is the count of a vector's
+beats with its last-beat flag, which the readback and both units' load sides use.
 """
 
 from __future__ import annotations
@@ -58,6 +59,31 @@ def stream_ctrl(clk, rst, i_valid, i_ready, o_valid, o_ready, en, depth):
 
 
 @block
+def counter(clk, rst, step, cnt, last, *, n):
+    """``cnt`` counts the steps of an ``n``-beat vector, 0, 1, ..., n - 1, 0, ...; ``last``
+    is cnt == n - 1 as a register set a step ahead, so an enable that waits for a
+    vector's last beat is one register, not a compare of the count (RMSNorm's read
+    counter's compare into its issue register's enable was four LUT levels, 196.85 MHz
+    at n = 64 between registered ports)."""
+    before = max(n - 2, 0)      # unused when n == 1: then every index is the last
+
+    @always(clk.posedge)
+    def count():
+        if rst:
+            cnt.next = 0
+            last.next = n == 1
+        elif step:
+            if last:
+                cnt.next = 0
+                last.next = n == 1
+            else:
+                cnt.next = cnt + 1
+                last.next = cnt == before
+
+    return count
+
+
+@block
 def readback(clk, rst, run, ridx, o_valid, o_ready, o_data, data, done, *, n, depth):
     """Re-read a stored ``n``-vector through a free-running ``depth``-stage pipeline.
 
@@ -68,46 +94,30 @@ def readback(clk, rst, run, ridx, o_valid, o_ready, o_data, data, done, *, n, de
     FIFO and gives out on ``o_valid``/``o_data``. ``done`` is a register, high for
     the one cycle after the handshake of the n-th output beat, when the unit
     leaves its emit phase; the pipeline is then empty and the address counter is
-    re-armed at 0, so the next run starts on the cycle ``run`` rises, as an
-    explicit start would.
+    back at 0, so the next run starts on the cycle ``run`` rises, as an explicit
+    start would.
     """
     issue = Signal(bool(1))
-    go, room, take = Signal(bool(0)), Signal(bool(0)), Signal(bool(0))
+    go, room, take, out = (Signal(bool(0)) for _ in range(4))
     ocnt = Signal(intbv(0, min=0, max=n))
-    # ridx == n - 1 and ocnt == n - 1 as registers, set a step ahead: the read counter's
-    # compare before ``take`` into the issue register's enable was four LUT levels
-    # (RMSNorm at n = 64 between registered ports, 196.85 MHz)
     rlast, olast = Signal(bool(n == 1)), Signal(bool(n == 1))
-    before = max(n - 2, 0)      # unused when n == 1: then every index is the last
     ctrl = elastic_output(clk, rst, go, room, o_valid, o_ready, o_data, data, depth)
+    reads = counter(clk, rst, take, ridx, rlast, n=n)
+    beats = counter(clk, rst, out, ocnt, olast, n=n)
 
     @always_comb
     def status():
         go.next = run and issue
         take.next = run and issue and room
+        out.next = o_valid and o_ready
 
     @always(clk.posedge)
-    def count():
-        done.next = o_valid and o_ready and olast and not rst
+    def issued():
+        """Issue until the last read, again once its beat is out."""
+        done.next = out and olast and not rst
         if rst or done:
             issue.next = 1
-            ridx.next = 0
-            rlast.next = n == 1
-        elif take:
-            if rlast:
-                issue.next = 0
-            else:
-                ridx.next = ridx + 1
-                rlast.next = ridx == before
-        if rst:
-            ocnt.next = 0
-            olast.next = n == 1
-        elif o_valid and o_ready:
-            if olast:
-                ocnt.next = 0
-                olast.next = n == 1
-            else:
-                ocnt.next = ocnt + 1
-                olast.next = ocnt == before
+        elif take and rlast:
+            issue.next = 0
 
-    return ctrl, status, count
+    return ctrl, reads, beats, status, issued

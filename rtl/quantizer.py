@@ -25,7 +25,7 @@ from myhdl import Signal, always, always_comb, block, concat, intbv
 
 from rtl.bram import READ_LATENCY, bram
 from rtl.divider import quotient_bits, reciprocal
-from rtl.flow import readback
+from rtl.flow import counter, readback
 from rtl.mult18 import product, product_latency, round_clamp
 from rtl.spec import UnitSpec, fixed_of, numerics_of
 from rtl.stream import Field, Layout
@@ -130,10 +130,10 @@ def quantize(clk, rst, i_valid, i_ready, i_data, o_valid, o_ready, o_data, *, n,
     # registers a beat ahead, so that a beat is taken by one LUT of registers (measured:
     # with full[wbank] and cnt == n - 1 between, rst to full was four LUTs, 4.9 ns
     # between registered ports): at_first, at_second, at_last, the next beat is a
-    # vector's first, second, last; room, bank wbank is free
+    # vector's first, second, last (the load counter's flag); room, bank wbank is free
     at_first, at_second = Signal(bool(1)), Signal(bool(0))
     at_last, room = Signal(bool(n == 1)), Signal(bool(1))
-    single, penult = int(n == 1), max(n - 2, 0)
+    loads = counter(clk, rst, offer, cnt, at_last, n=n)
     # the divider works on bank dbank; it must see go low for a cycle between banks.
     # go is a register (its conditions would reach every divider register); cool
     # holds from taking a result until the divider has seen go low and dropped done
@@ -261,10 +261,8 @@ def quantize(clk, rst, i_valid, i_ready, i_data, o_valid, o_ready, o_data, *, n,
             wbank.next = 0
             dbank.next = 0
             rbank.next = 0
-            cnt.next = 0
             at_first.next = 1
             at_second.next = 0
-            at_last.next = single
             room.next = 1
             cool.next = 0
             go.next = 0
@@ -273,17 +271,13 @@ def quantize(clk, rst, i_valid, i_ready, i_data, o_valid, o_ready, o_data, *, n,
         else:
             if offer:
                 if at_last:
-                    cnt.next = 0
                     at_first.next = 1
                     at_second.next = 0
-                    at_last.next = single
                     full.next[wbank] = 1
                     wbank.next = not wbank
                 else:
-                    cnt.next = cnt + 1
                     at_first.next = 0
                     at_second.next = at_first
-                    at_last.next = cnt == penult
             # room: whether bank wbank is free after this edge (a vector's last beat
             # moves wbank to the other bank; an emitted bank is freed)
             if offer and at_last:
@@ -319,8 +313,8 @@ def quantize(clk, rst, i_valid, i_ready, i_data, o_valid, o_ready, o_data, *, n,
             else:
                 run.next = divd[rbank] or (keep and kbank == rbank)
 
-    return (reader, divider, store, multiplier, clamp, comb, banks, absval, compare, compared,
-            even_running, odd_running, pack, emitted, divisor, control)
+    return (reader, loads, divider, store, multiplier, clamp, comb, banks, absval, compare,
+            compared, even_running, odd_running, pack, emitted, divisor, control)
 
 
 def build(params: dict):

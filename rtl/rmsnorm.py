@@ -34,7 +34,7 @@ import numpy as np
 from myhdl import Signal, always, always_comb, block, concat, intbv
 
 from rtl.bram import READ_LATENCY, bram
-from rtl.flow import readback
+from rtl.flow import counter, readback
 from rtl.mult18 import delay, product, product_latency, round_clamp
 from rtl.rsqrt import result_bound, rsqrt
 from rtl.spec import UnitSpec, fixed_of, numerics_of
@@ -122,7 +122,8 @@ def rmsnorm(clk, rst, i_valid, i_ready, i_data, o_valid, o_ready, o_data, *, n, 
     waddr = Signal(intbv(0, min=0, max=2 * half))
     raddr = Signal(intbv(0, min=0, max=2 * half))
     cnt = Signal(intbv(0, min=0, max=half))
-    take = Signal(bool(0))
+    take, last = Signal(bool(0)), Signal(bool(n == 1))     # last: cnt == n - 1
+    loads = counter(clk, rst, take, cnt, last, n=n)
     x_in = Signal(intbv(0, min=lo, max=hi + 1))
     w_in = Signal(intbv(0, min=lo, max=hi + 1))
     # sum of squares: register x, x*x in pieces, accumulate; lv, ll, lb: a square's
@@ -226,9 +227,9 @@ def rmsnorm(clk, rst, i_valid, i_ready, i_data, o_valid, o_ready, o_data, *, n, 
             gap.next = 0
         else:
             lv.next = concat(lv[sq_depth:], take)
-            gap.next = take and cnt == n - 1
+            gap.next = take and last
         clear.next = rst or (lv[sq_depth] and ll[sq_depth])
-        ll.next = concat(ll[sq_depth:], cnt == n - 1)
+        ll.next = concat(ll[sq_depth:], last)
         lb.next = concat(lb[sq_depth:], wbank)
         xl.next = x_in
         l2.next = lv[sq_depth] and ll[sq_depth]
@@ -278,19 +279,14 @@ def rmsnorm(clk, rst, i_valid, i_ready, i_data, o_valid, o_ready, o_data, *, n, 
             wbank.next = 0
             cbank.next = 0
             rbank.next = 0
-            cnt.next = 0
             busy.next = 0
             kick.next = 0
             go.next = 0
             settle.next = 0
         else:
-            if take:
-                if cnt == n - 1:
-                    cnt.next = 0
-                    full.next[wbank] = 1
-                    wbank.next = not wbank
-                else:
-                    cnt.next = cnt + 1
+            if take and last:
+                full.next[wbank] = 1
+                wbank.next = not wbank
             if l3:
                 summed.next[b3] = 1
             settle.next = concat(settle[len(settle) - 1:0], kick)
@@ -314,9 +310,9 @@ def rmsnorm(clk, rst, i_valid, i_ready, i_data, o_valid, o_ready, o_data, *, n, 
                 normed.next[rbank] = 0
                 rbank.next = not rbank
 
-    return (reader, root, squarer, summer, scaler, scale_x, x_delay, w_delay, scale_w, inputs,
-            banks, constants, rounding_mean, drive, squares, mean_path, emitted, control, xs,
-            ws, clamps)
+    return (reader, loads, root, squarer, summer, scaler, scale_x, x_delay, w_delay, scale_w,
+            inputs, banks, constants, rounding_mean, drive, squares, mean_path, emitted,
+            control, xs, ws, clamps)
 
 
 @block
