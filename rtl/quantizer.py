@@ -145,9 +145,9 @@ def quantize(clk, rst, i_valid, i_ready, i_data, o_valid, o_ready, o_data, *, n,
     # enable right behind done's test was 5.0 ns) and mark the bank divided
     keep, kbank = Signal(bool(0)), Signal(bool(0))
     divider = reciprocal(clk, rst, go, m, divided, recip, qmax=qmax, k=k)
-    # read-back of bank rbank: read, its register, y * recip, rounding, clamp; run
-    # (bank rbank is divided) a register, the next state of divd[rbank] (measured:
-    # as a mux before the read counter's logic, 5.3 ns at n = 2816)
+    # read-back of bank rbank: the store's three read registers, y * recip, rounding,
+    # clamp; run (bank rbank is divided) a register, the next state of divd[rbank]
+    # (measured: as a mux before the read counter's logic, 5.3 ns at n = 2816)
     run = Signal(bool(0))
     ridx = Signal(intbv(0, min=0, max=half))
     done = Signal(bool(0))
@@ -242,7 +242,7 @@ def quantize(clk, rst, i_valid, i_ready, i_data, o_valid, o_ready, o_data, *, n,
     @always(clk.posedge)
     def emitted():
         """The emitted bank's reciprocal and absmax, registered: rbank changes only
-        when the pipeline is empty, and the first product of a bank is two cycles
+        when the pipeline is empty, and the first product of a bank is three cycles
         after its first read."""
         r_emit.next = recips[rbank]
         m_emit.next = amaxs[rbank]

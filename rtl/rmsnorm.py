@@ -163,8 +163,9 @@ def rmsnorm(clk, rst, i_valid, i_ready, i_data, o_valid, o_ready, o_data, *, n, 
     rs = [Signal(intbv(0, min=0, max=r_max)) for _ in range(2)]
     root = rsqrt(clk, rst, go, v, ready, r, frac=frac, rf=rf, lut_bits=lut_bits,
                  newton=newton)
-    # emit pipeline of bank rbank: read, its register, a fabric register, x*r (pieces),
-    # round, clamp, a register, z*w (pieces), round, clamp; w travels beside x*r.
+    # emit pipeline of bank rbank: the store's three read registers, a fabric register,
+    # x*r (pieces), round, clamp, a register, z*w (pieces), round, clamp; w travels
+    # beside x*r.
     # x's fabric register: at n = 2,816 the 24 blocks spread out, and a block's route
     # to the multiplier's input register alone took 4.1 ns (195 MHz)
     r_emit = Signal(intbv(0, min=0, max=r_max))
@@ -260,7 +261,7 @@ def rmsnorm(clk, rst, i_valid, i_ready, i_data, o_valid, o_ready, o_data, *, n, 
     @always(clk.posedge)
     def emitted():
         """The emitted bank's rsqrt, registered: rbank changes only when the pipeline
-        is empty, and the first product of a bank is three cycles after its first read.
+        is empty, and the first product of a bank is four cycles after its first read.
         run, registered too (its bank mux into the read counter's enable held the unit
         at 190 MHz at n = 2,816): normed[rbank] a cycle late, low the cycle after done,
         when rbank moves on (normed[rbank] falls only then)."""
