@@ -22,10 +22,10 @@ from cosim.sim.program_timing import predict
 from rtl.accel import bench
 from rtl.accel.encode import Design, constants, design, instruction_words, weight_words
 from rtl.accel.memory import hex_image
-from rtl.accel.modules import Module, elaborate, hide_unit_insides, modules_of, verilog_text
+from rtl.accel.modules import Module, hide_unit_insides, modules_of
 from rtl.accel.timing import measure
 from rtl.accel.top import FILES, build
-from rtl.harness import waive_widths
+from rtl.harness import elaborate, verilog_text, waive_widths
 
 #: the bench gives up after this many times the predicted cycles (random back-pressure
 #: stalls each port at most a quarter of the time)
